@@ -1,0 +1,25 @@
+# The two commands of the README. Each installs what it needs (scripts/setup.sh)
+# and is idempotent.
+PY := .venv/bin/python
+DEMO_OUT ?= out/demo
+
+.PHONY: setup demo test test-fast bench
+
+setup:
+	@bash scripts/setup.sh
+
+## The main job on the built-in default: the story world, spoken by espeak-ng.
+demo: setup
+	$(PY) -m slmscale world --out $(DEMO_OUT)/world
+	$(PY) -m slmscale synth $(DEMO_OUT)/world --out $(DEMO_OUT)/speech
+
+## All tests: the fast default run, then the tiny end-to-end (integration) runs.
+test: setup
+	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q -m integration
+
+test-fast: setup
+	$(PY) -m pytest -n 2 -q
+
+bench: setup
+	$(PY) benchmarks/synthesis_speed.py

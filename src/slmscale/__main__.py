@@ -1,0 +1,3 @@
+from slmscale.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Audio I/O, offline TTS backends, corpus manifests and importers."""

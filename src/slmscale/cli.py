@@ -1,0 +1,90 @@
+"""The `slmscale` command: one subcommand per stage, each a thin wrapper.
+
+A command module exposes `configure(parser)` and `run(args) -> int`; it is
+imported only when its subcommand runs, so `slmscale --help` stays fast. Stage
+configs come from `--config FILE.yaml` and trailing `key=value` overrides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Any, TypeVar
+
+from slmscale import __version__
+from slmscale.config import ConfigError, describe, load_config
+from slmscale.files import StageError
+
+T = TypeVar("T")
+
+# (name, module, one-line help). Later stages of DESIGN.md (tokenizer, tokenize,
+# unigram, tokenize-text, train, sizes, eval, sweep, fit, report, generate,
+# vocoder, study) are added here as they land.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("world", "slmscale.world.command", "generate the built-in story world: text corpus and benchmark pairs"),
+    ("synth", "slmscale.audio.synth_command", "speak a text.jsonl or world offline (espeak-ng, Piper) into a corpus and benchmark folders"),
+    ("corpus", "slmscale.audio.import_command", "import real data (LibriSpeech, a folder of audio, TinyStories) into the corpus format"),
+]
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE`, `--show-config` and trailing `key=value` overrides."""
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML config file (defaults otherwise)")
+    parser.add_argument("--show-config", action="store_true",
+                        help="print every config key with its default and meaning, then exit")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="dotted config overrides, applied after --config and the flags")
+
+
+def build_config(cls: type[T], args: argparse.Namespace, flags: dict[str, str] | None = None) -> T:
+    """Resolve a stage config: defaults < --config file < flags < key=value overrides."""
+    from_flags = [f"{key}={getattr(args, dest)}" for dest, key in (flags or {}).items()
+                  if getattr(args, dest, None) is not None]
+    return load_config(cls, args.config, from_flags + list(args.overrides))
+
+
+def show_config(cls: type) -> int:
+    for key, default, doc in describe(cls):
+        print(f"{key} = {default}\n    {doc}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slmscale",
+        description="The scaling study of speech language models (Cuervo & Marxer 2024), end to end.",
+        epilog="Run `slmscale COMMAND --help` for a command's options; `--show-config` lists its config keys.")
+    parser.add_argument("--version", action="version", version=f"slmscale {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module, help_text in COMMANDS:
+        sub.add_parser(name, help=help_text, description=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = make_parser()
+    # First pass: find the command without importing every stage.
+    known, _ = parser.parse_known_args(argv) if argv and argv[0] not in ("-h", "--help") else (None, None)
+    if known is None:
+        parser.parse_args(argv)  # prints help / usage and exits
+        return 0
+    from slmscale.log import setup_logging
+    setup_logging(-1 if known.quiet else known.verbose)
+    module_name, help_text = next((m, h) for n, m, h in COMMANDS if n == known.command)
+    module: Any = importlib.import_module(module_name)
+    full = argparse.ArgumentParser(prog=f"slmscale {known.command}", description=help_text)
+    module.configure(full)
+    rest = argv[argv.index(known.command) + 1:]
+    args = full.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except (ConfigError, StageError) as err:
+        print(f"slmscale {known.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"slmscale {known.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130

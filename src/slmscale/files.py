@@ -1,0 +1,142 @@
+"""Atomic outputs and `.completed` markers, shared by every stage.
+
+A stage never leaves a half-written output: files and directories are written
+under a temporary name beside their destination and renamed when complete
+(rename is atomic within a filesystem). A directory stage drops a `.completed`
+marker holding its config fingerprint last, so a rerun skips finished work and
+refuses to mix outputs of two different configs (lhotse-style).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+MARKER = ".completed"
+
+
+class StageError(RuntimeError):
+    """A stage refused its inputs or its output directory; the message says why."""
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, mode: str = "w") -> Iterator[Any]:
+    """Open a temporary file beside `path`; rename it onto `path` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def temporary_path(path: str | Path) -> Path:
+    """A fresh unique name beside `path`, for writers that want a file name (e.g. soundfile)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Build a directory under a temporary name; it replaces `path` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_file(path) as handle:
+        handle.write(text)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write one JSON object per line atomically; returns the number of rows."""
+    count = 0
+    with atomic_file(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file; a malformed line is an error naming the file and line."""
+    path = Path(path)
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise StageError(f"cannot read {path}: {err.strerror or err}") from err
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise StageError(f"{path}:{number}: not valid JSON ({err.msg})") from err
+        if not isinstance(row, dict):
+            raise StageError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return rows
+
+
+def is_completed(directory: str | Path, fingerprint: str | None = None) -> bool:
+    """True when `directory` holds a `.completed` marker (for `fingerprint`, if given)."""
+    marker = Path(directory) / MARKER
+    if not marker.is_file():
+        return False
+    if fingerprint is None:
+        return True
+    try:
+        return json.loads(marker.read_text()).get("fingerprint") == fingerprint
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def mark_completed(directory: str | Path, fingerprint: str, **info: Any) -> None:
+    """Write the `.completed` marker last, once every output of the stage is in place."""
+    write_json(Path(directory) / MARKER, {"fingerprint": fingerprint, **info})
+
+
+def check_output_dir(directory: str | Path, fingerprint: str) -> bool:
+    """Decide what a stage does with its output directory.
+
+    Returns True when the stage is already complete with this config (skip it),
+    False when it should run (fresh or resumable). A directory completed with a
+    different config is an error rather than a silent mix of two outputs.
+    """
+    directory = Path(directory)
+    marker = directory / MARKER
+    if not marker.exists():
+        return False
+    if is_completed(directory, fingerprint):
+        return True
+    raise StageError(
+        f"{directory} already holds a completed output made with a different config "
+        f"(see {marker}); choose another --out or delete it")

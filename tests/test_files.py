@@ -1,0 +1,51 @@
+"""Atomic outputs and `.completed` markers."""
+
+from __future__ import annotations
+
+import pytest
+
+from slmscale.files import (StageError, atomic_dir, atomic_file, check_output_dir, mark_completed,
+                            read_jsonl, write_jsonl)
+
+
+def test_atomic_file_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as handle:
+            handle.write("half")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_file(target) as handle:
+        handle.write("whole")
+    assert target.read_text() == "whole" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_atomic_dir_replaces_only_on_success(tmp_path):
+    target = tmp_path / "d"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+    with pytest.raises(ValueError):
+        with atomic_dir(target) as tmp:
+            (tmp / "b").write_text("2")
+            raise ValueError
+    assert sorted(p.name for p in target.iterdir()) == ["a"]
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def test_completed_marker_skip_and_conflict(tmp_path):
+    assert check_output_dir(tmp_path / "new", "abc") is False
+    mark_completed(tmp_path, "abc", items=3)
+    assert check_output_dir(tmp_path, "abc") is True
+    with pytest.raises(StageError, match="different config"):
+        check_output_dir(tmp_path, "xyz")
+
+
+def test_jsonl_round_trip_and_errors_name_the_line(tmp_path):
+    path = tmp_path / "x.jsonl"
+    assert write_jsonl(path, [{"a": 1}, {"a": "é"}]) == 2
+    assert read_jsonl(path) == [{"a": 1}, {"a": "é"}]
+    path.write_text('{"a": 1}\n{"a": \n')
+    with pytest.raises(StageError, match=r"x\.jsonl:2"):
+        read_jsonl(path)
+    with pytest.raises(StageError, match="cannot read"):
+        read_jsonl(tmp_path / "missing.jsonl")
