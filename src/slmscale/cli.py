@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     full = argparse.ArgumentParser(prog=f"slmscale {known.command}", description=help_text)
     module.configure(full)
     rest = argv[argv.index(known.command) + 1:]
-    args = full.parse_args(rest)
+    # Intermixed parsing lets `key=value` overrides follow options (`--out DIR k=v`);
+    # argparse cannot intermix for commands that have their own subcommands.
+    has_subcommands = any(isinstance(a, argparse._SubParsersAction) for a in full._actions)
+    args = full.parse_args(rest) if has_subcommands else full.parse_intermixed_args(rest)
     try:
         return int(module.run(args) or 0)
     except (ConfigError, StageError) as err:
