@@ -49,3 +49,15 @@ def test_jsonl_round_trip_and_errors_name_the_line(tmp_path):
         read_jsonl(path)
     with pytest.raises(StageError, match="cannot read"):
         read_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    import os
+    with atomic_file(tmp_path / "f.txt") as handle:
+        handle.write("x")
+    with atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "a").write_text("1")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~umask

@@ -20,6 +20,13 @@ from typing import Any
 
 MARKER = ".completed"
 
+# mkstemp/mkdtemp create private (0600/0700) entries; outputs should get the
+# permissions an ordinary open() would give them, so read the process umask once.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
+
 
 class StageError(RuntimeError):
     """A stage refused its inputs or its output directory; the message says why."""
@@ -34,6 +41,7 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator[Any]:
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -47,6 +55,7 @@ def temporary_path(path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, FILE_MODE)
     return Path(tmp)
 
 
@@ -58,6 +67,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, DIR_MODE)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

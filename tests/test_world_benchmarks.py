@@ -1,0 +1,201 @@
+"""The world's benchmarks: held out from the text, balanced, sized, well-formed."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import pytest
+
+from slmscale.world import WorldConfig, make_world
+from slmscale.world.grammar import normalize, split_sentences, words
+from slmscale.world.lexical_pairs import BANDS, OOV_WORDS, band, pronunciation, real_pronunciations
+from slmscale.world.lexicon import NAMES, nouns_of, regularized_past, surface_forms
+from slmscale.world.phonology import spell, strip_stress, syllabify
+from slmscale.world.syntax_pairs import IRREGULAR_PAST
+from slmscale.world.text import heldout_set, word_counts
+
+SYNTAX_FIELDS = ["id", "positive", "negative", "type", "subtype", "form", "longer"]
+LEXICAL_FIELDS = ["id", "positive", "negative", "positive_phones", "negative_phones", "type", "subtype",
+                  "frequency", "length"]
+CLOZE_FIELDS = ["id", "positive", "negative", "prompt", "positive_ending", "negative_ending", "type", "subtype"]
+
+
+@pytest.fixture(scope="module")
+def world():
+    """A small text (300 stories) with benchmarks at their default sizes."""
+    return make_world(WorldConfig(stories=300))
+
+
+def _edits(a: str, b: str) -> int:
+    """Word-level Levenshtein distance."""
+    x, y = words(a), words(b)
+    row = list(range(len(y) + 1))
+    for i, wx in enumerate(x, 1):
+        prev, row[0] = row[0], i
+        for j, wy in enumerate(y, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (wx != wy))
+    return row[-1]
+
+
+def test_no_benchmark_sentence_occurs_in_any_text_record(world):
+    heldout = heldout_set(world.records)
+    assert len(heldout) > 1000
+    for row in world.benchmarks["syntax"]:
+        assert normalize(row["positive"]) not in heldout and normalize(row["negative"]) not in heldout, row
+    for name in ("story_cloze", "topic_cloze"):
+        for row in world.benchmarks[name]:
+            for ending in (row["positive_ending"], row["negative_ending"]):
+                assert normalize(ending) not in heldout, row
+    # the check also covers speech: a quoted sentence counts as a sentence of the text
+    quoted = next(r["text"] for r in world.records if 'said, "' in r["text"])
+    inner = quoted.split('said, "')[1].split('"')[0]
+    assert normalize(inner) in heldout
+    stories = {r["text"] for r in world.records}
+    assert not any(row["positive"] in stories for row in world.benchmarks["story_cloze"])
+
+
+def test_syntax_counts_fields_and_balance(world):
+    rows = world.benchmarks["syntax"]
+    assert all(list(r) == SYNTAX_FIELDS for r in rows)
+    assert len({r["id"] for r in rows}) == len(rows)
+    by_type: dict[str, set[str]] = defaultdict(set)
+    by_subtype: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        by_type[r["type"]].add(r["subtype"])
+        by_subtype[(r["type"], r["subtype"])].append(r)
+    assert len(by_type) >= 8 and all(len(s) >= 2 for s in by_type.values())
+    for key, pairs in by_subtype.items():
+        assert len(pairs) >= 100, key
+        forms = Counter(r["form"] for r in pairs)
+        assert len(forms) == 2 and len(set(forms.values())) == 1, (key, forms)
+        assert len({(r["positive"], r["negative"]) for r in pairs}) == len(pairs), key
+        for r in pairs:
+            assert r["positive"] != r["negative"]
+            assert 1 <= _edits(r["positive"], r["negative"]) <= 3, r
+            assert r["positive"][0].isupper() and r["positive"].endswith(".")
+            longer = "equal" if len(r["positive"]) == len(r["negative"]) else \
+                "positive" if len(r["positive"]) > len(r["negative"]) else "negative"
+            assert r["longer"] == longer
+
+
+def test_syntax_positives_use_only_words_of_the_training_text(world):
+    train = word_counts(world.records, "train")
+    for r in world.benchmarks["syntax"]:
+        assert set(normalize(r["positive"]).split()) <= set(train), r
+
+
+def test_syntax_pairs_test_what_their_names_say(world):
+    for r in world.benchmarks["syntax"]:
+        pos, neg = words(r["positive"]), words(r["negative"])
+        kind = (r["type"], r["subtype"], r["form"])
+        if kind[:2] == ("subject_verb_agreement", "was_were"):
+            good, bad = ("was", "were") if r["form"] == "singular" else ("were", "was")
+            assert good in pos and bad in neg
+        if kind[:2] == ("anaphor_agreement", "gender"):
+            assert ("himself" in pos) == (r["form"] == "masculine")
+        if kind[:2] == ("determiner_noun_agreement", "this_these"):
+            assert ("this" in pos) == (r["form"] == "singular")
+        if r["type"] == "word_order":
+            assert sorted(pos) == sorted(neg)
+        if kind[:2] == ("negation", "not_position"):
+            assert "not" in neg and neg[neg.index("not") + 1] in ("did", "do", "does")
+        if kind[:2] == ("npi_licensing", "negation_licensor"):
+            assert "not" in pos and "not" not in neg and "any" in neg
+    for verb in IRREGULAR_PAST:  # a regularized past is never itself a real word
+        assert pronunciation(regularized_past(verb.base)) is None, verb.base
+
+
+def test_training_text_uses_every_tested_construction():
+    stats = make_world(WorldConfig(stories=300, syntax_pairs_per_subtype=0, cloze_per_subtype=0,
+                                   lexical_nonwords_per_word=0)).stats
+    counts = stats["train_sentences_with_construction"]
+    assert len(counts) == 19
+    assert all(n >= 5 for n in counts.values()), counts
+
+
+def test_lexical_pairs(world):
+    rows = world.benchmarks["lexical"]
+    assert len(rows) >= 1000
+    assert all(list(r) == LEXICAL_FIELDS for r in rows) and all(r["type"] == "lexical" for r in rows)
+    assert len({r["id"] for r in rows}) == len(rows)
+    real = real_pronunciations()
+    train = word_counts(world.records, "train")
+    text_words = {w for r in world.records for w in words(r["text"])}
+    nonwords = [tuple(r["negative_phones"].split()) for r in rows]
+    assert len(set(nonwords)) == len(nonwords)
+    for r in rows:
+        pos, neg = r["positive_phones"].split(), r["negative_phones"].split()
+        assert len(pos) == len(neg) == r["length"]
+        assert strip_stress(neg) not in real, r
+        assert pronunciation(r["negative"]) is None, r
+        assert pos == list(pronunciation(r["positive"]))
+        assert [p for p in neg if p[-1].isdigit()] and len(syllabify(neg)) == len(syllabify(pos))
+        assert r["frequency"] == train.get(r["positive"], 0) and r["subtype"] == band(r["frequency"])
+        assert r["negative"] == spell(neg)
+    oov = [r for r in rows if r["positive"] in OOV_WORDS]
+    assert len(oov) >= 300 and all(r["frequency"] == 0 and r["positive"] not in text_words for r in oov)
+    lemmas_with_pairs = {lemma for lemma, forms in surface_forms().items()
+                         if any(r["positive"] in forms for r in rows)}
+    assert len(lemmas_with_pairs) >= 0.95 * len(surface_forms())
+    assert set(Counter(r["subtype"] for r in rows)) <= set(BANDS) and "oov" in {r["subtype"] for r in rows}
+
+
+def test_oov_words_are_real_and_unused():
+    forms = {f for fs in surface_forms().values() for f in fs}
+    assert len(OOV_WORDS) >= 150 and len(set(OOV_WORDS)) == len(OOV_WORDS)
+    assert all(pronunciation(w) is not None for w in OOV_WORDS)
+    assert not forms & set(OOV_WORDS)
+
+
+def test_frequency_bands():
+    assert [band(n) for n in (0, 1, 5, 6, 20, 21, 100, 101)] == \
+        ["oov", "1-5", "1-5", "6-20", "6-20", "21-100", "21-100", ">100"]
+
+
+def test_story_cloze(world):
+    rows = world.benchmarks["story_cloze"]
+    assert len(rows) >= 500
+    assert all(list(r) == CLOZE_FIELDS and r["type"] == "story_cloze" for r in rows)
+    assert len({r["id"] for r in rows}) == len(rows)
+    by_subtype = defaultdict(list)
+    for r in rows:
+        by_subtype[r["subtype"]].append(r)
+        assert r["positive"] == f"{r['prompt']} {r['positive_ending']}"
+        assert r["negative"] == f"{r['prompt']} {r['negative_ending']}"
+        assert len(split_sentences(r["prompt"])) >= 2
+        assert len(split_sentences(r["positive_ending"])) == len(split_sentences(r["negative_ending"])) == 1
+        assert 1 <= _edits(r["positive_ending"], r["negative_ending"]) <= 3, r
+    assert set(by_subtype) == {"pronoun", "object", "place", "helper", "feeling"}
+    for subtype, items in by_subtype.items():
+        assert len(items) >= 100
+        if subtype == "pronoun":  # he/his/him against she/her: balance the genders, not the word types
+            male = Counter("he" in words(r["positive_ending"]) or "him" in words(r["positive_ending"])
+                           for r in items)
+            assert male[True] == male[False]
+            continue
+        # the swapped words: as frequent among negative endings as among positive ones
+        pos_words, neg_words = Counter(), Counter()
+        for r in items:
+            pos, neg = set(words(r["positive_ending"])), set(words(r["negative_ending"]))
+            pos_words.update(pos - neg)
+            neg_words.update(neg - pos)
+        assert pos_words == neg_words, subtype
+    for r in by_subtype["pronoun"]:  # the prompt states the hero's gender, the negative contradicts it
+        male = bool({"he", "him", "his"} & set(words(r["positive_ending"])))
+        right, wrong = ({"he", "him", "his"}, {"she", "her"}) if male else ({"she", "her"}, {"he", "him", "his"})
+        assert right & set(words(r["prompt"])) and not wrong & set(words(r["prompt"])), r
+
+
+def test_topic_cloze(world):
+    story, topic = world.benchmarks["story_cloze"], world.benchmarks["topic_cloze"]
+    assert len(topic) == len(story)
+    assert all(list(r) == CLOZE_FIELDS and r["type"] == "topic_cloze" for r in topic)
+    assert [r["prompt"] for r in topic] == [r["prompt"] for r in story]
+    assert Counter(r["negative_ending"] for r in topic) == Counter(r["positive_ending"] for r in topic)
+    names = {n.name.lower() for n in NAMES} | {"mom", "dad", "grandma", "grandpa"}
+    objects = {f for n in nouns_of("toy", "animal", "food") for f in (n.sg, n.pl) if f}
+    for r in topic:
+        assert r["negative_ending"] != r["positive_ending"]
+        shared = set(words(r["negative_ending"])) & set(words(r["prompt"]))
+        assert not shared & names, r
+        assert not shared & objects, r
