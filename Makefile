@@ -22,4 +22,4 @@ test-fast: setup
 	$(PY) -m pytest -n 2 -q
 
 bench: setup
-	$(PY) benchmarks/synthesis_speed.py
+	$(PY) benchmarks/synthesis_speed.py --acceptance

@@ -87,6 +87,13 @@ def _config_classes():
     return {"world": WorldConfig, "synth": SynthConfig}
 
 
+def _all_config_classes():
+    from slmscale.audio.folder import FolderImportConfig
+    from slmscale.audio.librispeech import LibriSpeechImportConfig
+    from slmscale.audio.tinystories import TinyStoriesImportConfig
+    return [*_config_classes().values(), FolderImportConfig, LibriSpeechImportConfig, TinyStoriesImportConfig]
+
+
 def test_every_config_field_is_documented():
     def check(cls):
         docs, hints = field_docs(cls), typing.get_type_hints(cls)
@@ -94,7 +101,7 @@ def test_every_config_field_is_documented():
             assert docs.get(f.name), f"{cls.__name__}.{f.name} has no docstring"
             if dataclasses.is_dataclass(hints[f.name]):
                 check(hints[f.name])
-    for cls in _config_classes().values():
+    for cls in _all_config_classes():
         check(cls)
 
 
