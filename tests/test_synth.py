@@ -247,11 +247,11 @@ def _thread_settings(_: int) -> tuple:
 def test_workers_pin_blas_threads_and_the_parent_keeps_its_own(monkeypatch):
     import multiprocessing
 
-    from slmscale.audio.synth_jobs import _pinned_threads
+    from slmscale.parallel import one_thread_workers
 
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    with _pinned_threads():
+    with one_thread_workers():
         pool = multiprocessing.get_context("spawn").Pool(1)
     with pool:
         assert pool.map(_thread_settings, [0]) == [("1", "1", "1")]
@@ -352,12 +352,11 @@ def test_cli(tmp_path, capsys):
 
 @pytest.mark.integration
 def test_resume_after_the_parent_is_killed(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from fixture_world import make_world as make_big_world
-    finally:
-        sys.path.pop(0)
-    world = make_big_world(tmp_path / "w", stories=60)
+    from slmscale.world.config import WorldConfig
+    from slmscale.world.generate import build_world
+
+    world = build_world(tmp_path / "w", WorldConfig(stories=60, syntax_pairs_per_subtype=4, cloze_per_subtype=4,
+                                                    lexical_nonwords_per_word=1, lexical_oov_words=10))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "slmscale", "synth", str(world), "--out", str(out), "--workers", "2"]
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -95,15 +95,18 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file; a malformed line is an error naming the file and line."""
+def read_jsonl_numbered(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON-lines file.
+
+    Line numbers count blank lines too, so an error points at the right line; a
+    malformed line is a StageError naming the file and line."""
     path = Path(path)
-    rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise StageError(f"cannot read {path}: {err.strerror or err}") from err
-    for number, line in enumerate(lines, 1):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise StageError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from err
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -112,8 +115,13 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
             raise StageError(f"{path}:{number}: not valid JSON ({err.msg})") from err
         if not isinstance(row, dict):
             raise StageError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
+        rows.append((number, row))
     return rows
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The objects of a JSON-lines file (see `read_jsonl_numbered`)."""
+    return [row for _, row in read_jsonl_numbered(path)]
 
 
 def is_completed(directory: str | Path, fingerprint: str | None = None) -> bool:

@@ -13,11 +13,9 @@ file is in place.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -32,9 +30,11 @@ from slmscale.audio.import_common import (
     sorted_problems,
 )
 from slmscale.audio.io import SAMPLE_RATE, AudioError, load_audio, write_wav
+from slmscale.audio.io import read_header
 from slmscale.audio.manifest import SPLITS, Utterance, write_manifest
 from slmscale.files import StageError
 from slmscale.log import get_logger, progress
+from slmscale.parallel import one_thread_workers, worker_count
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -42,10 +42,6 @@ R = TypeVar("R")
 AUDIO_DIR = "audio"
 MIN_JOBS_FOR_POOL = 32
 """Below this many files, starting worker processes costs more than it saves."""
-# Workers each convert one file at a time; BLAS/OpenMP pools inside them would
-# only oversubscribe the cores the pool already fills.
-_ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
 _FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 """Encodings that can hold NaN or infinite samples, which only decoding reveals; such files are
 decoded while validating. Other damage a header hides (a truncated FLAC) shows only when a file is
@@ -121,17 +117,7 @@ class JobResult:
 
 def probe_audio(path: str | Path) -> AudioInfo:
     """Read a file's header; unreadable, empty and zero-length files are an AudioError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file (0 bytes)")
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise AudioError(f"{path}: not readable as audio ({err})") from err
-    if info.frames <= 0:
-        raise AudioError(f"{path}: zero-length audio (no samples)")
+    info = read_header(path)
     return AudioInfo(int(info.frames), int(info.samplerate), int(info.channels), info.format, info.subtype)
 
 
@@ -184,31 +170,6 @@ def _convert_job(job: tuple[str, str | None]) -> JobResult:
     return JobResult(len(audio.samples) / SAMPLE_RATE)
 
 
-def worker_count(requested: int) -> int:
-    """`requested` processes, or one per core this process may run on when 0."""
-    if requested > 0:
-        return requested
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def _one_thread_environment() -> Iterator[None]:
-    """Thread limits that processes started inside inherit; this process's own are restored at once."""
-    saved = {name: os.environ.get(name) for name in _ONE_THREAD}
-    os.environ.update(_ONE_THREAD)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 class WorkerPool:
     """Worker processes for one import, shared by its header and conversion passes.
 
@@ -229,7 +190,7 @@ class WorkerPool:
             return [fn(job) for job in progress(jobs, desc, total=len(jobs), unit=unit)]
         chunksize = max(1, min(64, len(jobs) // (self.workers * 8)))
         try:
-            with _one_thread_environment():  # map() submits every chunk now, starting any worker not yet up
+            with one_thread_workers():  # map() submits every chunk now, starting any worker not yet up
                 results = self.pool.map(fn, jobs, chunksize=chunksize)
             return list(progress(results, desc, total=len(jobs), unit=unit))
         except BrokenProcessPool as err:

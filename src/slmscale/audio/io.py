@@ -8,14 +8,18 @@ empty, zero-length, not finite) is an `AudioError` naming the file.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from slmscale.files import temporary_path
+
+T = TypeVar("T")
 
 SAMPLE_RATE = 16_000
 """The sample rate of every corpus and benchmark file (HuBERT's and the paper's)."""
@@ -53,19 +57,32 @@ def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.nd
     return soxr.resample(samples.astype(np.float32, copy=False), rate, target, quality="VHQ").astype(np.float32)
 
 
-def load_audio(path: str | Path) -> LoadedAudio:
-    """Load any soundfile-readable file as 16 kHz mono float32, validating it."""
-    path = Path(path)
+def _read_checked(path: Path, read: Callable[[str], T], frames: Callable[[T], int]) -> T:
+    """Run a soundfile reader on `path`; a missing, empty, unreadable or zero-length file
+    is an AudioError naming it."""
     if not path.is_file():
         raise AudioError(f"{path}: no such audio file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        result = read(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise AudioError(f"{path}: not readable as audio ({err})") from err
-    if data.shape[0] == 0:
+    if frames(result) <= 0:
         raise AudioError(f"{path}: zero-length audio (no samples)")
+    return result
+
+
+def read_header(path: str | Path) -> Any:
+    """A file's header (frames, samplerate, channels, format, subtype), validated like `load_audio`."""
+    return _read_checked(Path(path), sf.info, lambda info: info.frames)
+
+
+def load_audio(path: str | Path) -> LoadedAudio:
+    """Load any soundfile-readable file as 16 kHz mono float32, validating it."""
+    path = Path(path)
+    data, rate = _read_checked(path, lambda p: sf.read(p, dtype="float32", always_2d=True),
+                               lambda result: result[0].shape[0])
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: contains NaN or infinite samples")
     channels = data.shape[1]

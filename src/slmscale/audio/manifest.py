@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from slmscale.files import StageError, read_jsonl, write_jsonl
+from slmscale.files import StageError, read_jsonl_numbered, write_jsonl
 
 MANIFEST = "manifest.jsonl"
 SPLITS = ("train", "valid", "test")
@@ -55,7 +55,7 @@ def read_manifest(corpus_dir: str | Path) -> list[Utterance]:
         raise StageError(f"{corpus_dir}: not a corpus dir (no {MANIFEST})")
     names = [f.name for f in fields(Utterance)]
     out = []
-    for number, row in enumerate(read_jsonl(path), 1):
+    for number, row in read_jsonl_numbered(path):
         missing = [n for n in names if n not in row]
         if missing:
             raise StageError(f"{path}:{number}: missing key {missing[0]!r}")

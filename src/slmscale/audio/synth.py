@@ -32,12 +32,13 @@ from slmscale.audio.io import SAMPLE_RATE
 from slmscale.audio.manifest import Utterance, write_manifest
 from slmscale.audio.synth_config import SynthConfig
 from slmscale.audio.synth_inputs import SynthInput, TextRecord, read_input
-from slmscale.audio.synth_jobs import Job, Result, complete_wav_duration, default_workers, run_jobs
+from slmscale.audio.synth_jobs import Job, Result, complete_wav_duration, run_jobs
 from slmscale.audio.tts import Backend, get_backend, speaker_id
 from slmscale.config import to_dict
 from slmscale.files import (MARKER, StageError, check_output_dir, mark_completed, write_json,
                             write_jsonl, write_text)
 from slmscale.log import get_logger
+from slmscale.parallel import worker_count
 
 log = get_logger(__name__)
 
@@ -219,7 +220,7 @@ def synth(source: str | Path, out_dir: str | Path, config: SynthConfig = SynthCo
     pending, durations = _pending(run, out_dir, words)
     reused = len(run.jobs) - len(pending)
     log.info("%d utterances to synthesize (%d already done) with %s", len(pending), reused, run.backend.name)
-    workers = config.workers or default_workers()
+    workers = worker_count(config.workers)
     with open(out_dir / JOURNAL, "a", encoding="utf-8") as journal:
         def on_results(results: list[Result]) -> None:
             for result in results:

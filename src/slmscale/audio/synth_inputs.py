@@ -8,14 +8,13 @@ lexical item whose phones are not ARPAbet.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from slmscale.audio.manifest import SPLITS
 from slmscale.audio.phonemes import PhonemeError, parse_arpabet
-from slmscale.files import StageError
+from slmscale.files import StageError, read_jsonl_numbered
 
 KINDS = ("story", "sentence")
 TEXT_FILE = "text.jsonl"
@@ -53,22 +52,8 @@ class SynthInput:
 
 
 def _lines(path: Path, allow_empty: bool = False) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; line numbers count blank lines too."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise StageError(f"cannot read {path}: {err}") from err
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise StageError(f"{path}:{number}: not valid JSON ({err.msg})") from err
-        if not isinstance(row, dict):
-            raise StageError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        rows.append((number, row))
+    """(line number, object) for each non-blank line; an empty file is an error unless allowed."""
+    rows = read_jsonl_numbered(path)
     if not rows and not allow_empty:
         raise StageError(f"{path}: no records (the file is empty)")
     return rows

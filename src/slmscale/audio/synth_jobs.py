@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,8 @@ from tqdm import tqdm
 
 from slmscale.audio.io import write_wav
 from slmscale.audio.tts import Backend, Speech, TTSError, get_backend
+from slmscale.parallel import one_thread_workers
 
-_PINNED_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                   "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -75,13 +72,6 @@ def complete_wav_duration(path: Path) -> float | None:
     except (OSError, RuntimeError, sf.LibsndfileError):
         return None
     return info.frames / info.samplerate if info.frames > 0 else None
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def synthesize_one(backend: Backend, job: Job, out_dir: Path,
@@ -138,20 +128,6 @@ def _run_chunk(args: tuple[list[Job], str]) -> list[Result]:
 
 # --- parent side -------------------------------------------------------------------
 
-@contextmanager
-def _pinned_threads() -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in _PINNED_THREADS}
-    os.environ.update({name: "1" for name in _PINNED_THREADS})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _chunks(jobs: list[Job], workers: int) -> list[list[Job]]:
     # Many utterances per task amortise the inter-process traffic; ~16 tasks per worker
     # keep the load balanced and the progress bar moving. A chunk never splits the jobs
@@ -199,7 +175,7 @@ def run_jobs(jobs: list[Job], out_dir: Path, backend_name: str, backend_options:
             context = multiprocessing.get_context("spawn")
             # Each worker gets one core's worth of threads.
             options = dict(backend_options, threads=1)
-            with _pinned_threads():
+            with one_thread_workers():
                 pool = context.Pool(workers, initializer=_init_worker, initargs=(backend_name, options))
             with pool:
                 for results in pool.imap_unordered(_run_chunk, [(c, str(out_dir)) for c in chunks]):

@@ -121,7 +121,7 @@ def was_were(rng: random.Random, form: str) -> Pair:
 
 
 def present_tense(rng: random.Random, form: str) -> Pair:
-    noun, other = choice(rng, ANIMALS), PL if form == SG else SG
+    noun = choice(rng, ANIMALS)
     subj = noun_phrase(noun, form, choice(rng, ("the", "my", "")) if form == PL else choice(rng, ("the", "my")),
                        _adj(rng, noun))
     if rng.random() < 0.5:
