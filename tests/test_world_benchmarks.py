@@ -54,6 +54,17 @@ def test_no_benchmark_sentence_occurs_in_any_text_record(world):
     assert not any(row["positive"] in stories for row in world.benchmarks["story_cloze"])
 
 
+def test_no_benchmark_sentence_is_heard_verbatim_even_inside_a_longer_one(world):
+    # Independent of heldout_set: a plain substring search over all text, every split.
+    text = "\n".join(r["text"] for r in world.records)
+    for row in world.benchmarks["syntax"]:
+        assert row["positive"] not in text and row["negative"] not in text, row
+    for name in ("story_cloze", "topic_cloze"):
+        for row in world.benchmarks[name]:
+            for key in ("positive_ending", "negative_ending", "positive", "negative"):
+                assert row[key] not in text, (key, row)
+
+
 def test_syntax_counts_fields_and_balance(world):
     rows = world.benchmarks["syntax"]
     assert all(list(r) == SYNTAX_FIELDS for r in rows)

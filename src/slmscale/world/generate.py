@@ -32,7 +32,8 @@ from slmscale.world.stories import generate_stories, reachable_lower_bound
 from slmscale.world.syntax_pairs import PARADIGMS, syntax_pairs
 from slmscale.world.text import heldout_set, sentence_groups, split_names, text_records, word_counts
 
-WORLD_VERSION = "1"
+WORLD_VERSION = "2"
+"""Bumped whenever the same config would generate different text; part of the output fingerprint."""
 """Bumped whenever the same config would generate different text or pairs."""
 BENCHMARKS = ("syntax", "lexical", "story_cloze", "topic_cloze")
 log = get_logger(__name__)
@@ -131,7 +132,7 @@ def build_world(out_dir: str | Path, config: WorldConfig | None = None) -> Path:
     config = config or WorldConfig()
     config.validate()
     out_dir = Path(out_dir)
-    stamp = fingerprint(config)
+    stamp = f"{fingerprint(config)}-v{WORLD_VERSION}"  # a new generator never reuses an old world
     if check_output_dir(out_dir, stamp):
         log.info("%s is already complete for this config; skipping", out_dir)
         return out_dir

@@ -148,7 +148,14 @@ def heldout_keys(text_sentence: str) -> list[str]:
     reported = _REPORTED.search(text_sentence)
     if reported:
         keys.append(normalize(reported.group(1)))
-    return [k for k in keys if k]
+    # A benchmark sentence must not be heard verbatim at the end of a longer one either
+    # ("... and her friend Tim went to the park." holds "Tim went to the park."): every
+    # word suffix of three or more words is a key too.
+    suffixes = []
+    for key in keys:
+        tokens = key.split()
+        suffixes += [" ".join(tokens[i:]) for i in range(1, len(tokens) - 2)]
+    return [k for k in keys + suffixes if k]
 
 
 def words(text: str) -> list[str]:
