@@ -29,7 +29,7 @@ import yaml
 
 from slmscale.audio.benchmark_layout import Root, plan_benchmarks, remove_strays, write_benchmark_indexes
 from slmscale.audio.io import SAMPLE_RATE
-from slmscale.audio.manifest import Utterance, write_manifest
+from slmscale.audio.manifest import SPLITS, Utterance, write_manifest
 from slmscale.audio.synth_config import SynthConfig
 from slmscale.audio.synth_inputs import SynthInput, TextRecord, read_input
 from slmscale.audio.synth_jobs import Job, Result, complete_wav_duration, run_jobs
@@ -270,8 +270,8 @@ def _summary(run: Plan, utterances: list[Utterance], benchmarks: dict[str, Any],
         "backend": run.backend.name,
         "corpus": {
             "utterances": len(utterances),
-            "hours": {split: {kind: round(h, 4) for kind, h in by_kind.items()}
-                      for split, by_kind in hours.items()},
+            "hours": {split: {kind: round(h, 4) for kind, h in hours[split].items()}
+                      for split in SPLITS if split in hours},
             "total_hours": round(sum(u.duration_s for u in utterances) / 3600, 4),
             "speakers": dict(sorted(Counter(u.speaker for u in utterances).items())),
             "voices": list(run.config.corpus_voices),
