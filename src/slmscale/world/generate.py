@@ -33,8 +33,8 @@ from slmscale.world.syntax_pairs import PARADIGMS, syntax_pairs
 from slmscale.world.text import heldout_set, sentence_groups, split_names, text_records, word_counts
 
 WORLD_VERSION = "2"
-"""Bumped whenever the same config would generate different text; part of the output fingerprint."""
-"""Bumped whenever the same config would generate different text or pairs."""
+"""Bumped whenever the same config would generate different text or pairs; part of the
+output fingerprint, so a world made by an older generator is never taken as complete."""
 BENCHMARKS = ("syntax", "lexical", "story_cloze", "topic_cloze")
 log = get_logger(__name__)
 
