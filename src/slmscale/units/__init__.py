@@ -1,0 +1,1 @@
+"""Speech (and text) to discrete units: features, k-means, deduplication, shards, unigram."""
