@@ -18,14 +18,34 @@ from slmscale.files import StageError
 
 T = TypeVar("T")
 
-# (name, module, one-line help). Later stages of DESIGN.md (tokenizer, tokenize,
-# unigram, tokenize-text, train, sizes, eval, sweep, fit, report, generate,
-# vocoder, study) are added here as they land.
+# (name, module, one-line help). Later stages of DESIGN.md (train, sizes, eval,
+# sweep, fit, report, generate, vocoder, study) are added here as they land.
 COMMANDS: list[tuple[str, str, str]] = [
     ("world", "slmscale.world.command", "generate the built-in story world: text corpus and benchmark pairs"),
     ("synth", "slmscale.audio.synth_command", "speak a text.jsonl or world offline (espeak-ng, Piper) into a corpus and benchmark folders"),
     ("corpus", "slmscale.audio.import_command", "import real data (LibriSpeech, a folder of audio, TinyStories) into the corpus format"),
+    ("tokenizer", "slmscale.units.tokenizer_command", "train a speech tokenizer (features + k-means) or import a k-means file"),
+    ("tokenize", "slmscale.units.tokenize_command", "turn a corpus or a folder of benchmark audio into a units dir"),
+    ("units", "slmscale.units.units_command", "check a units dir (and that a given tokenizer made it)"),
+    ("unigram", "slmscale.units.unigram_command", "train a sentencepiece unigram over units, or encode a units dir with it"),
+    ("tokenize-text", "slmscale.units.text_command", "the text arm: a text.jsonl or benchmark file as characters or phonemes, in the units format"),
 ]
+
+
+class IntermixedParser(argparse.ArgumentParser):
+    """An argparse parser for subcommands that lets `key=value` overrides follow options
+    (`ROOT --out DIR workers=4`); plain argparse would leave them unrecognized."""
+
+    _parsing = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._parsing:  # parse_known_intermixed_args calls back into parse_known_args
+            return super().parse_known_args(args, namespace)
+        self._parsing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._parsing = False
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,27 +13,8 @@ from slmscale.audio.import_common import absolute
 from slmscale.audio.librispeech import LibriSpeechImportConfig, import_librispeech
 from slmscale.audio.manifest import SPLITS
 from slmscale.audio.tinystories import TinyStoriesImportConfig, import_tinystories
-from slmscale.cli import add_config_arguments, build_config, show_config
+from slmscale.cli import IntermixedParser, add_config_arguments, build_config, show_config
 from slmscale.files import StageError
-
-
-class _IntermixedParser(argparse.ArgumentParser):
-    """Lets `key=value` overrides follow options (`ROOT --out DIR workers=4`).
-
-    Plain argparse binds the trailing overrides to nothing once an option has
-    split them from the first positional; intermixed parsing does not.
-    """
-
-    _parsing = False
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        if self._parsing:  # parse_known_intermixed_args calls back into parse_known_args
-            return super().parse_known_args(args, namespace)
-        self._parsing = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._parsing = False
 
 
 @dataclass(frozen=True)
@@ -69,7 +50,7 @@ def _audio_options(parser: argparse.ArgumentParser) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="importer", metavar="IMPORTER", required=True, parser_class=_IntermixedParser)
+    sub = parser.add_subparsers(dest="importer", metavar="IMPORTER", required=True, parser_class=IntermixedParser)
 
     p = sub.add_parser("import-librispeech", help="a LibriSpeech subset folder, or the LibriSpeech folder of several",
                        description="Import LibriSpeech: ROOT/<speaker>/<chapter>/*.flac + *.trans.txt. 16 kHz mono "

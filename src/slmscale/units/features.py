@@ -1,0 +1,199 @@
+"""Frame features for speech units: MFCC and log-mel in torch, HuBERT via `hubert.py`.
+
+An extractor maps float32 mono 16 kHz samples to float32 ``[frames, dim]``.
+Every kind goes through the same two post-processing steps, in this order:
+
+1. per-utterance CMVN (``spec.cmvn``) at the native frame rate;
+2. stacking of ``native_rate // frame_rate`` consecutive frames by
+   **concatenation** (dim grows by that factor). We concatenate instead of
+   averaging because averaging is a low-pass filter over time: a 40 ms frame
+   that spans a transition would be reduced to the midpoint of the two sounds,
+   while concatenation lets k-means see the trajectory. The cost (a larger dim)
+   is negligible for k-means assignment (DERISK §3). Trailing native frames
+   that do not fill a whole stack are dropped (at most 30 ms of audio).
+
+Framing of mfcc/logmel is not centred: a 25 ms window every 10 ms, so an
+utterance of ``n`` samples gives ``1 + (n - 400) // 160`` frames (HTK/Kaldi
+``snip_edges`` convention; no padded half-frames of silence at the edges).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+
+WINDOW_SECONDS = 0.025
+"""Analysis window of mfcc/logmel (25 ms)."""
+HOP_SECONDS = 0.010
+"""Hop of mfcc/logmel (10 ms, i.e. a native rate of 100 Hz)."""
+MFCC_MEL_BANDS = 40
+"""Mel bands under the MFCC DCT (as DERISK §3 measured)."""
+DELTA_WIDTH = 9
+"""Regression window of the Δ and ΔΔ coefficients (4 frames each side)."""
+LOG_FLOOR = 1e-10
+"""Floor on mel energies before the log, so silence gives a finite value."""
+CMVN_STD_FLOOR = 1e-5
+"""Floor on the per-dimension std in CMVN, so constant dims map to 0, not NaN."""
+FRAME_RATES = (100, 50, 25)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    kind: Literal["mfcc", "logmel", "hubert"] = "mfcc"
+    """Feature type: 39-d MFCC (13 + Δ + ΔΔ), log-mel filterbank, or a HuBERT hidden layer."""
+    frame_rate: int = 100
+    """Output frames per second: 100, 50 or 25. Lower rates concatenate consecutive native frames (mfcc/logmel: 100 Hz; hubert: the model's own rate, e.g. 50 Hz for base, which must equal it or be a multiple of it)."""
+    cmvn: bool = True
+    """Per-utterance mean/variance normalisation of every feature dimension (before stacking)."""
+    n_mfcc: int = 13
+    """Cepstral coefficients kept (c0 included); the MFCC dim is 3 * n_mfcc with deltas."""
+    n_mels: int = 80
+    """Log-mel bins for kind=logmel (MFCC always uses 40 mel bands)."""
+    hubert_path: str = ""
+    """Local directory with config.json + weights in save_pretrained layout (kind=hubert); never downloaded."""
+    layer: int = 11
+    """hidden_states index taken from HuBERT (0 = transformer input, N = output of layer N)."""
+    chunk_seconds: float = 30.0
+    """Longest piece of audio given to HuBERT at once; longer utterances are processed in chunks."""
+    normalize_waveform: bool = False
+    """Zero-mean unit-variance waveform before HuBERT (off: the paper uses no waveform normalisation)."""
+    sample_rate: int = 16000
+    """Sample rate the extractor expects; audio is resampled to it when loaded."""
+
+
+class FeatureExtractor:
+    """Native-rate frames from ``frames_fn`` followed by CMVN and stacking."""
+
+    def __init__(self, spec: FeatureSpec, frames_fn: Callable[[np.ndarray], torch.Tensor],
+                 native_rate: int, native_dim: int, window_samples: int, hop_samples: int):
+        if spec.frame_rate not in FRAME_RATES or native_rate % spec.frame_rate:
+            raise ValueError(f"frame_rate {spec.frame_rate} Hz is not reachable from the native "
+                             f"{native_rate} Hz of kind {spec.kind!r} by stacking whole frames "
+                             f"(allowed: {[r for r in FRAME_RATES if native_rate % r == 0]})")
+        self.spec = spec
+        self.stack = native_rate // spec.frame_rate
+        self.frame_rate = spec.frame_rate
+        self.dim = native_dim * self.stack
+        # The fewest samples that give one output frame: one window plus a hop per extra stacked frame.
+        self.min_samples = window_samples + (self.stack - 1) * hop_samples
+        self.frames_fn = frames_fn
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"expected mono samples of shape [n], got shape {samples.shape}")
+        if len(samples) < self.min_samples:
+            raise ValueError(f"utterance too short: {len(samples)} samples, need at least "
+                             f"{self.min_samples} for one {self.spec.frame_rate} Hz {self.spec.kind} frame")
+        with torch.inference_mode():
+            frames = self.frames_fn(samples)
+            if self.spec.cmvn:
+                frames = cmvn(frames)
+            frames = stack_frames(frames, self.stack)
+        return frames.numpy().astype(np.float32, copy=False)
+
+
+def cmvn(frames: torch.Tensor) -> torch.Tensor:
+    """Per-dimension zero mean, unit (population) std over the frames of one utterance."""
+    # float64 so that a constant dimension centres to exactly 0 instead of to rounding
+    # noise, which the std floor would then blow up.
+    wide = frames.double()
+    mean = wide.mean(dim=0, keepdim=True)
+    std = wide.std(dim=0, keepdim=True, unbiased=False).clamp_min(CMVN_STD_FLOOR)
+    return ((wide - mean) / std).to(frames.dtype)
+
+
+def stack_frames(frames: torch.Tensor, stack: int) -> torch.Tensor:
+    """Concatenate groups of ``stack`` consecutive frames; a trailing partial group is dropped."""
+    if stack == 1:
+        return frames
+    whole = (frames.shape[0] // stack) * stack
+    return frames[:whole].reshape(whole // stack, stack * frames.shape[1])
+
+
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    """HTK mel scale."""
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int) -> torch.Tensor:
+    """Triangular HTK-style filters (peak 1), equally spaced on the mel scale from 0 Hz to Nyquist: [bins, n_mels]."""
+    edges_hz = mel_to_hz(np.linspace(0.0, hz_to_mel(sample_rate / 2), n_mels + 2))
+    bin_hz = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
+    rising = (bin_hz[None, :] - lower) / (centre - lower)
+    falling = (upper - bin_hz[None, :]) / (upper - centre)
+    weights = np.clip(np.minimum(rising, falling), 0.0, None)
+    return torch.from_numpy(weights.T.astype(np.float32))
+
+
+def dct_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """Orthonormal DCT-II basis, first ``n_out`` rows, as an [n_in, n_out] matrix."""
+    n = np.arange(n_in)[:, None]
+    k = np.arange(n_out)[None, :]
+    basis = np.cos(np.pi / n_in * (n + 0.5) * k) * math.sqrt(2.0 / n_in)
+    basis[:, 0] /= math.sqrt(2.0)
+    return torch.from_numpy(basis.astype(np.float32))
+
+
+def deltas(frames: torch.Tensor, width: int = DELTA_WIDTH) -> torch.Tensor:
+    """Regression deltas over ``width`` frames; the edge frames are repeated (HTK)."""
+    half = width // 2
+    padded = torch.cat([frames[:1].expand(half, -1), frames, frames[-1:].expand(half, -1)])
+    t = frames.shape[0]
+    out = torch.zeros_like(frames)
+    for n in range(1, half + 1):
+        out += n * (padded[half + n:half + n + t] - padded[half - n:half - n + t])
+    return out / (2 * sum(n * n for n in range(1, half + 1)))
+
+
+class MelFrontend:
+    """Windowed power spectrum (FFT) → mel energies → log, at 100 Hz; optional DCT and deltas."""
+
+    def __init__(self, sample_rate: int, n_mels: int, n_ceps: int | None):
+        self.win = round(WINDOW_SECONDS * sample_rate)
+        self.hop = round(HOP_SECONDS * sample_rate)
+        self.n_fft = 1 << (self.win - 1).bit_length()
+        # Hamming, as HTK; periodic=False gives the symmetric window of the textbook formula.
+        self.window = torch.hamming_window(self.win, periodic=False)
+        self.filters = mel_filterbank(n_mels, self.n_fft, sample_rate)
+        self.dct = dct_matrix(n_mels, n_ceps) if n_ceps else None
+
+    def __call__(self, samples: np.ndarray) -> torch.Tensor:
+        # Not centred: frames start at 0, hop, 2*hop, ... and all lie inside the audio.
+        # (torch.stft would frame n_fft samples, not win, and so drop frames at the end.)
+        frames = torch.from_numpy(samples).unfold(0, self.win, self.hop) * self.window
+        power = torch.fft.rfft(frames, n=self.n_fft).abs().square()
+        frames = torch.log((power @ self.filters).clamp_min(LOG_FLOOR))
+        if self.dct is None:
+            return frames
+        ceps = frames @ self.dct
+        d1 = deltas(ceps)
+        return torch.cat([ceps, d1, deltas(d1)], dim=1)
+
+
+def build_extractor(spec: FeatureSpec, device: str = "cpu") -> FeatureExtractor:
+    """The extractor for ``spec``; mfcc/logmel run on CPU, hubert on ``device``."""
+    if spec.kind == "hubert":
+        # Imported here: transformers takes seconds to import and mfcc does not need it.
+        from slmscale.units.hubert import HubertFrames
+        frames = HubertFrames(spec, device)
+        return FeatureExtractor(spec, frames, frames.native_rate, frames.dim, frames.field, frames.stride)
+    if spec.kind not in ("mfcc", "logmel"):
+        raise ValueError(f"unknown feature kind {spec.kind!r} (expected mfcc, logmel or hubert)")
+    n_mels = MFCC_MEL_BANDS if spec.kind == "mfcc" else spec.n_mels
+    n_ceps = spec.n_mfcc if spec.kind == "mfcc" else None
+    if n_mels < 1 or (n_ceps is not None and not 1 <= n_ceps <= n_mels):
+        raise ValueError(f"bad sizes for {spec.kind}: n_mels={n_mels}, n_mfcc={spec.n_mfcc}")
+    front = MelFrontend(spec.sample_rate, n_mels, n_ceps)
+    native_rate = round(1.0 / HOP_SECONDS)
+    dim = 3 * n_ceps if n_ceps else n_mels
+    return FeatureExtractor(spec, front, native_rate, dim, front.win, front.hop)

@@ -1,0 +1,108 @@
+"""HuBERT hidden-layer frames from a local model directory (never downloaded).
+
+Chunking: long audio is cut into chunks of at most ``chunk_seconds`` whose
+starts are multiples of the conv stride S (320 samples for base HuBERT), and
+each chunk is extended by ``receptive_field - S`` samples (80 for base) into the
+next one. The conv feature encoder then gives the frames of the whole
+utterance: same count (``1 + (n - receptive_field) // S``) and same time grid;
+with a LayerNorm conv stack (feat_extract_norm="layer") identical conv
+features too. What differs is context: attention and the positional conv stop
+at the chunk, and in models whose first conv layer uses GroupNorm
+(feat_extract_norm="group", e.g. HuBERT base) that normalisation runs over the
+chunk rather than the utterance. That is the cost of bounding memory; with the default 30 s
+chunks most utterances are a single chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from slmscale.units.features import FeatureSpec
+
+
+def conv_geometry(conv_kernel: tuple[int, ...], conv_stride: tuple[int, ...]) -> tuple[int, int]:
+    """(receptive field in samples, total stride in samples) of an unpadded conv stack."""
+    field, stride = 1, 1
+    for kernel, step in zip(conv_kernel, conv_stride):
+        field += (kernel - 1) * stride
+        stride *= step
+    return field, stride
+
+
+def chunk_bounds(n_samples: int, chunk_samples: int, field: int, stride: int) -> list[tuple[int, int]]:
+    """[start, end) sample ranges whose conv frames, concatenated, equal those of the whole signal.
+
+    ``chunk_samples`` must be a multiple of ``stride``; chunk i starts at i * chunk_samples
+    and gives ``chunk_samples // stride`` frames (fewer for the last one).
+    """
+    if chunk_samples <= 0 or chunk_samples % stride:
+        raise ValueError(f"chunk of {chunk_samples} samples is not a positive multiple of the stride {stride}")
+    bounds = []
+    start = 0
+    while start + field <= n_samples:
+        bounds.append((start, min(n_samples, start + chunk_samples + field - stride)))
+        start += chunk_samples
+    return bounds
+
+
+def load_hubert(path: str | Path, device: str = "cpu"):
+    """The HubertModel saved under ``path`` (config.json + weights), in eval mode, fp32."""
+    directory = Path(path) if str(path) else None
+    if directory is None:
+        raise ValueError("feature kind hubert needs hubert_path: a local directory with config.json and weights")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"HuBERT model directory {directory} does not exist")
+    if not (directory / "config.json").is_file():
+        raise FileNotFoundError(f"HuBERT model directory {directory} has no config.json "
+                                "(expected the save_pretrained layout)")
+    from transformers import HubertModel
+    try:
+        model = HubertModel.from_pretrained(str(directory), local_files_only=True, dtype=torch.float32)
+    except OSError as error:
+        raise FileNotFoundError(f"cannot load HuBERT weights from {directory}: {error}") from error
+    return model.to(device).eval()
+
+
+class HubertFrames:
+    """samples → hidden_states[layer] frames [T, hidden] at the model's native rate."""
+
+    def __init__(self, spec: FeatureSpec, device: str = "cpu"):
+        if not spec.chunk_seconds > 0:
+            raise ValueError(f"chunk_seconds must be positive, got {spec.chunk_seconds}")
+        model = load_hubert(spec.hubert_path, device)
+        config = model.config
+        n_layers = config.num_hidden_layers
+        if not 0 <= spec.layer <= n_layers:
+            raise ValueError(f"HuBERT layer {spec.layer} out of range: the model in {spec.hubert_path} "
+                             f"has hidden_states 0..{n_layers}")
+        if not config.do_stable_layer_norm:
+            # Post-LN encoder: hidden_states[layer] does not depend on later layers, so
+            # they are dropped instead of being computed and thrown away. (The pre-LN
+            # variant applies a final LayerNorm to the last entry only, so there we keep all.)
+            # One layer is kept even for layer 0: HF reports no hidden_states for an empty encoder.
+            model.encoder.layers = model.encoder.layers[:max(1, spec.layer)]
+        self.field, self.stride = conv_geometry(tuple(config.conv_kernel), tuple(config.conv_stride))
+        if spec.sample_rate % self.stride:
+            raise ValueError(f"sample rate {spec.sample_rate} is not a multiple of the HuBERT stride {self.stride}")
+        self.native_rate = spec.sample_rate // self.stride
+        self.dim = config.hidden_size
+        self.chunk_samples = max(1, math.floor(spec.chunk_seconds * spec.sample_rate / self.stride)) * self.stride
+        self.model = model
+        self.spec = spec
+        self.device = device
+
+    def __call__(self, samples: np.ndarray) -> torch.Tensor:
+        wav = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+        if self.spec.normalize_waveform:
+            # What HF's Wav2Vec2FeatureExtractor does with do_normalize=True.
+            wav = (wav - wav.mean()) / torch.sqrt(wav.var(unbiased=False) + 1e-7)
+        wav = wav.to(self.device)
+        pieces = []
+        for start, end in chunk_bounds(len(wav), self.chunk_samples, self.field, self.stride):
+            out = self.model(wav[None, start:end], output_hidden_states=True)
+            pieces.append(out.hidden_states[self.spec.layer][0])
+        return torch.cat(pieces).float().cpu()

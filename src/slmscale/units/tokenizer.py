@@ -1,0 +1,188 @@
+"""The speech tokenizer: a feature spec plus k-means centroids, in a directory.
+
+    TOK/tokenizer.json          feature spec, frame rate, k, dedup, sample rate,
+                                eos_id = k, pad_id = k + 1, vocab_size = k + 2, fingerprint
+    TOK/centroids.safetensors   "centroids": float32 [k, feature dim]
+    TOK/config.yaml             the resolved config that trained it (or the import's source)
+    TOK/.completed              written last
+
+The fingerprint hashes the feature spec and the centroid bytes, so a units dir
+records exactly which tokenizer made it (`slmscale units check --tokenizer`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from slmscale.config import ConfigError, fingerprint, from_dict, to_dict
+from slmscale.files import StageError, atomic_dir, check_output_dir, is_completed, mark_completed, write_json
+from slmscale.log import get_logger
+from slmscale.units.features import FeatureSpec
+from slmscale.units.kmeans import sample_frames, train_kmeans
+
+log = get_logger(__name__)
+
+TOKENIZER_JSON = "tokenizer.json"
+CENTROIDS = "centroids.safetensors"
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    features: FeatureSpec = FeatureSpec()
+    """The frame features clustered (kind mfcc|logmel|hubert, frame rate, CMVN, HuBERT path and layer)."""
+    k: int = 200
+    """Number of k-means clusters = speech units (DERISK.md §3: k=200 beat k=50 on minimal pairs)."""
+    frames_sample: int = 300_000
+    """Frames drawn at random (with `seed`) from the train split to fit k-means on."""
+    kmeans_iterations: int = 25
+    """Lloyd iterations of k-means."""
+    seed: int = 0
+    """Seed of the utterance order, the frame sample and the k-means initialisation."""
+    dedup: bool = True
+    """Default for `slmscale tokenize`: collapse repeated units (durations kept beside them)."""
+    workers: int = 0
+    """Feature-extraction processes (0 = one per core). Does not change the output."""
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """A loaded tokenizer directory."""
+    spec: FeatureSpec
+    centroids: np.ndarray
+    """float32 [k, dim]."""
+    dedup: bool
+    sample_rate: int
+    fingerprint: str
+
+    @property
+    def k(self) -> int:
+        return int(self.centroids.shape[0])
+
+    @property
+    def eos_id(self) -> int:
+        return self.k
+
+    @property
+    def pad_id(self) -> int:
+        return self.k + 1
+
+    @property
+    def vocab_size(self) -> int:
+        return self.k + 2
+
+
+def tokenizer_fingerprint(spec: FeatureSpec, centroids: np.ndarray) -> str:
+    digest = hashlib.sha256(json.dumps(to_dict(spec), sort_keys=True).encode())
+    digest.update(np.ascontiguousarray(centroids, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def resolved_spec(spec: FeatureSpec) -> FeatureSpec:
+    """`spec` with an absolute HuBERT path, so the tokenizer dir works from any working directory."""
+    return replace(spec, hubert_path=str(Path(spec.hubert_path).resolve())) if spec.hubert_path else spec
+
+
+def save_tokenizer(out_dir: str | Path, spec: FeatureSpec, centroids: np.ndarray, dedup: bool,
+                   stage_fingerprint: str, config: dict[str, Any], **info: Any) -> Tokenizer:
+    """Write a complete tokenizer dir atomically (the whole dir appears at once)."""
+    from safetensors.numpy import save_file
+
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    k = int(centroids.shape[0])
+    tok = Tokenizer(spec, centroids, dedup, int(spec.sample_rate), tokenizer_fingerprint(spec, centroids))
+    description = {
+        "features": to_dict(spec), "kind": spec.kind, "layer": spec.layer, "frame_rate": spec.frame_rate,
+        "dim": int(centroids.shape[1]), "k": k, "dedup": dedup, "sample_rate": tok.sample_rate,
+        "eos_id": tok.eos_id, "pad_id": tok.pad_id, "vocab_size": tok.vocab_size,
+        "fingerprint": tok.fingerprint, **info}
+    with atomic_dir(out_dir) as tmp:
+        save_file({"centroids": centroids}, str(tmp / CENTROIDS))
+        write_json(tmp / TOKENIZER_JSON, description)
+        (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        mark_completed(tmp, stage_fingerprint, tokenizer_fingerprint=tok.fingerprint)
+    return tok
+
+
+def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:
+    """Load and validate a tokenizer dir; any inconsistency is a StageError naming the file."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    tokenizer_dir = Path(tokenizer_dir)
+    desc_path, centroid_path = tokenizer_dir / TOKENIZER_JSON, tokenizer_dir / CENTROIDS
+    if not desc_path.is_file() or not is_completed(tokenizer_dir):
+        raise StageError(f"{tokenizer_dir}: not a (complete) tokenizer dir (needs {TOKENIZER_JSON} and .completed)")
+    try:
+        desc = json.loads(desc_path.read_text())
+        spec = from_dict(FeatureSpec, desc["features"])
+        centroids = load_file(str(centroid_path))["centroids"]
+    except (json.JSONDecodeError, KeyError, ConfigError, OSError, SafetensorError) as err:
+        raise StageError(f"{tokenizer_dir}: unreadable tokenizer ({type(err).__name__}: {err})") from err
+    k = desc.get("k")
+    if centroids.ndim != 2 or centroids.shape[0] != k or desc.get("eos_id") != k or desc.get("vocab_size") != k + 2:
+        raise StageError(f"{centroid_path}: centroids of shape {centroids.shape} disagree with "
+                         f"{desc_path} (k={k}, eos_id={desc.get('eos_id')}, vocab_size={desc.get('vocab_size')})")
+    if k + 2 > 65536:
+        raise StageError(f"{desc_path}: k={k} does not fit the uint16 units format")
+    tok = Tokenizer(spec, centroids.astype(np.float32), bool(desc["dedup"]), int(desc["sample_rate"]),
+                    tokenizer_fingerprint(spec, centroids))
+    if tok.fingerprint != desc.get("fingerprint"):
+        raise StageError(f"{tokenizer_dir}: fingerprint {desc.get('fingerprint')} in {TOKENIZER_JSON} does not "
+                         f"match its centroids and spec ({tok.fingerprint}); the dir was modified")
+    return tok
+
+
+def train_tokenizer(corpus_dir: str | Path, out_dir: str | Path,
+                    config: TokenizerConfig = TokenizerConfig()) -> Tokenizer:
+    """Fit k-means on a seeded random sample of the train split's frames; write the tokenizer dir."""
+    from slmscale.audio.manifest import read_manifest
+    from slmscale.units.tokenize import corpus_items, extract
+
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    config = replace(config, features=resolved_spec(config.features))
+    items = [item for item in corpus_items(corpus_dir, config.features.sample_rate) if item.split == "train"]
+    if not items:
+        raise StageError(f"{corpus_dir}: no train utterances to fit the tokenizer on")
+    manifest_hash = hashlib.sha256("".join(f"{u.id}\t{u.path}\n" for u in read_manifest(corpus_dir)).encode())
+    stage_config = {**to_dict(config), "workers": 0}  # workers do not change the output
+    stage_fp = fingerprint(stage_config) + manifest_hash.hexdigest()[:8]
+    if check_output_dir(out_dir, stage_fp):
+        log.info("%s is already complete; skipping", out_dir)
+        return load_tokenizer(out_dir)
+    if config.k < 1 or config.k + 2 > 65536:
+        raise StageError(f"k={config.k}: must lie in [1, 65534] (units are stored as uint16 with EOS and PAD)")
+    start = time.time()
+    # A seeded shuffle of the train utterances; features are extracted until the
+    # sample is covered twice over, so a large corpus is not featurized whole.
+    order = np.random.default_rng(config.seed).permutation(len(items))
+    chunks, frames = [], 0
+    results = extract([items[i] for i in order], config.features, None, config.workers, desc="features")
+    try:
+        for result in results:
+            if result.problem:
+                raise StageError(result.problem)
+            chunks.append(result.values)
+            frames += len(result.values)
+            if frames >= 2 * config.frames_sample:
+                break
+    finally:
+        results.close()
+    sample = sample_frames(np.concatenate(chunks), config.frames_sample, config.seed)
+    feature_s = time.time() - start
+    centroids = train_kmeans(sample, config.k, config.kmeans_iterations, config.seed,
+                             source=f"the k-means sample (frames_sample={config.frames_sample}; the train split "
+                                    f"of {corpus_dir} gave {frames} frames)")
+    log.info("k-means k=%d on %d frames of dim %d: %.1f s", config.k, len(sample), sample.shape[1],
+             time.time() - start - feature_s)
+    return save_tokenizer(out_dir, config.features, centroids, config.dedup, stage_fp, to_dict(config),
+                          trained_on={"corpus": str(corpus_dir), "frames": int(len(sample)),
+                                      "feature_s": round(feature_s, 2),
+                                      "kmeans_s": round(time.time() - start - feature_s, 2)})
