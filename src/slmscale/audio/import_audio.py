@@ -29,7 +29,7 @@ from slmscale.audio.import_common import (
     EXAMPLES, Problem, absolute, begin_import, finish_import, log_skipped, problem_report, removed_if_failed_empty,
     sorted_problems,
 )
-from slmscale.audio.io import SAMPLE_RATE, AudioError, load_audio, write_wav
+from slmscale.audio.io import SAMPLE_RATE, AudioError, conversion_notes, load_audio, write_wav
 from slmscale.audio.io import read_header
 from slmscale.audio.manifest import SPLITS, Utterance, write_manifest
 from slmscale.files import StageError
@@ -78,12 +78,8 @@ class AudioInfo:
         return self.rate == SAMPLE_RATE and self.channels == 1
 
     def conversions(self) -> list[str]:
-        """What making a 16 kHz mono PCM16 wav of this file changes (the wording of `LoadedAudio`)."""
-        notes = []
-        if self.rate != SAMPLE_RATE:
-            notes.append(f"resampled {self.rate} -> {SAMPLE_RATE} Hz")
-        if self.channels != 1:
-            notes.append(f"down-mixed {self.channels} channels to mono")
+        """What making a 16 kHz mono PCM16 wav of this file changes."""
+        notes = conversion_notes(self.rate, self.channels)
         if (self.format, self.subtype) != ("WAV", "PCM_16"):
             notes.append(f"{self.format} {self.subtype} -> WAV PCM_16")
         return notes

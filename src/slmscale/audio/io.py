@@ -42,12 +42,17 @@ class LoadedAudio:
 
     @property
     def conversions(self) -> list[str]:
-        notes = []
-        if self.original_rate != SAMPLE_RATE:
-            notes.append(f"resampled {self.original_rate} -> {SAMPLE_RATE} Hz")
-        if self.original_channels != 1:
-            notes.append(f"down-mixed {self.original_channels} channels to mono")
-        return notes
+        return conversion_notes(self.original_rate, self.original_channels)
+
+
+def conversion_notes(rate: int, channels: int) -> list[str]:
+    """How making 16 kHz mono of audio at `rate` with `channels` changes it, one note each."""
+    notes = []
+    if rate != SAMPLE_RATE:
+        notes.append(f"resampled {rate} -> {SAMPLE_RATE} Hz")
+    if channels != 1:
+        notes.append(f"down-mixed {channels} channels to mono")
+    return notes
 
 
 def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
