@@ -83,19 +83,22 @@ def test_field_docs_and_describe():
 def _config_classes():
     """Every stage config class, by the configs/<stage>/ folder that holds its YAML files."""
     from slmscale.audio.synth_config import SynthConfig
+    from slmscale.lm.train_config import TrainConfig
     from slmscale.units.tokenizer import TokenizerConfig
     from slmscale.world.config import WorldConfig
-    return {"world": WorldConfig, "synth": SynthConfig, "tokenizer": TokenizerConfig}
+    return {"world": WorldConfig, "synth": SynthConfig, "tokenizer": TokenizerConfig, "train": TrainConfig}
 
 
 def _all_config_classes():
     from slmscale.audio.folder import FolderImportConfig
     from slmscale.audio.librispeech import LibriSpeechImportConfig
     from slmscale.audio.tinystories import TinyStoriesImportConfig
+    from slmscale.lm.generate import SamplingConfig
+    from slmscale.lm.model import ModelShape
     from slmscale.units.text_units import TextUnitsConfig
     from slmscale.units.unigram import UnigramConfig
     return [*_config_classes().values(), FolderImportConfig, LibriSpeechImportConfig, TinyStoriesImportConfig,
-            TextUnitsConfig, UnigramConfig]
+            TextUnitsConfig, UnigramConfig, SamplingConfig, ModelShape]
 
 
 def test_every_config_field_is_documented():

@@ -18,8 +18,8 @@ from slmscale.files import StageError
 
 T = TypeVar("T")
 
-# (name, module, one-line help). Later stages of DESIGN.md (train, sizes, eval,
-# sweep, fit, report, generate, vocoder, study) are added here as they land.
+# (name, module, one-line help). Later stages of DESIGN.md (eval, sweep, fit, report,
+# generate, vocoder, study) are added here as they land.
 COMMANDS: list[tuple[str, str, str]] = [
     ("world", "slmscale.world.command", "generate the built-in story world: text corpus and benchmark pairs"),
     ("synth", "slmscale.audio.synth_command", "speak a text.jsonl or world offline (espeak-ng, Piper) into a corpus and benchmark folders"),
@@ -29,6 +29,9 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("units", "slmscale.units.units_command", "check a units dir (and that a given tokenizer made it)"),
     ("unigram", "slmscale.units.unigram_command", "train a sentencepiece unigram over units, or encode a units dir with it"),
     ("tokenize-text", "slmscale.units.text_command", "the text arm: a text.jsonl or benchmark file as characters or phonemes, in the units format"),
+    ("sizes", "slmscale.lm.sizes_command", "list the model size presets with exact parameter counts"),
+    ("train", "slmscale.lm.train_command", "train a Llama unit LM to an exact token budget (resumable; DDP under torchrun)"),
+    ("export", "slmscale.lm.export_command", "export a trained run as a Hugging Face LlamaForCausalLM directory"),
 ]
 
 

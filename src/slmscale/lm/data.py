@@ -1,0 +1,82 @@
+"""Training and evaluation windows over a unit stream.
+
+Training windows follow the paper's nanoGPT-style loader (PAPER.md §2, [R]): windows
+of context + 1 tokens from the concatenated stream, utterances separated by EOS, no
+padding. The windows of update `u` are a pure function of (seed, u), so a resumed
+run and a run split over DDP ranks draw exactly the same data as an uninterrupted
+single-process run, and the data position to save is just the update index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class TrainWindows:
+    """Windows from the first `unique_tokens` tokens of a stream."""
+
+    def __init__(self, stream: np.ndarray, context: int, unique_tokens: int, sampling: str, seed: int):
+        if unique_tokens > len(stream):
+            raise ValueError(f"unique_tokens {unique_tokens} > {len(stream)} tokens in the split")
+        if unique_tokens < context + 1:
+            raise ValueError(f"unique_tokens {unique_tokens} is shorter than one window "
+                             f"(context {context} + 1)")
+        self.stream, self.context, self.sampling, self.seed = stream, context, sampling, seed
+        self.unique_tokens = unique_tokens
+        # `epochs`: non-overlapping windows sharing one boundary token, a new order each epoch.
+        self.windows_per_epoch = (unique_tokens - 1) // context
+        self._epoch_order: tuple[int, np.ndarray] | None = None
+
+    def starts(self, update: int, sequences: int) -> np.ndarray:
+        """Start offsets of the `sequences` windows of one update."""
+        if self.sampling == "random":
+            rng = np.random.default_rng([self.seed, update])
+            return rng.integers(0, self.unique_tokens - self.context, size=sequences)
+        first = update * sequences
+        return np.array([self._epoch_start(first + j) for j in range(sequences)], dtype=np.int64)
+
+    def _epoch_start(self, index: int) -> int:
+        epoch, position = divmod(index, self.windows_per_epoch)
+        if self._epoch_order is None or self._epoch_order[0] != epoch:
+            order = np.random.default_rng([self.seed, 1_000_003, epoch]).permutation(self.windows_per_epoch)
+            self._epoch_order = (epoch, order)
+        return int(self._epoch_order[1][position]) * self.context
+
+    def batch(self, update: int, sequences: int) -> torch.Tensor:
+        """(sequences, context + 1) int64 token windows of one update."""
+        starts = self.starts(update, sequences)
+        offsets = starts[:, None] + np.arange(self.context + 1)
+        return torch.from_numpy(np.asarray(self.stream[offsets], dtype=np.int64))
+
+
+def eval_windows(stream: np.ndarray, context: int, max_tokens: int | None = None) -> list[np.ndarray]:
+    """Consecutive windows of up to context + 1 tokens sharing one boundary token, so every
+    token after the first of the (capped) stream is predicted exactly once."""
+    length = len(stream) if max_tokens is None else min(len(stream), max_tokens)
+    return [np.asarray(stream[start:min(start + context + 1, length)], dtype=np.int64)
+            for start in range(0, length - 1, context)]
+
+
+def batches_of_windows(windows: list[np.ndarray], batch_size: int) -> list[torch.Tensor]:
+    """Group equal-length windows into (batch, length) tensors; the short last window alone."""
+    full = [w for w in windows if len(w) == len(windows[0])]
+    rest = [w for w in windows if len(w) != len(windows[0])]
+    batches = [torch.from_numpy(np.stack(full[i:i + batch_size])) for i in range(0, len(full), batch_size)]
+    return batches + [torch.from_numpy(w[None]) for w in rest]
+
+
+@torch.no_grad()
+def split_loss(model: torch.nn.Module, stream: np.ndarray, context: int, batch_size: int,
+               device: torch.device, max_tokens: int | None = None) -> tuple[float, int]:
+    """Mean next-token loss (nats) over a stream, in fp32, and how many tokens it predicted."""
+    from slmscale.lm.model import next_token_loss
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in batches_of_windows(eval_windows(stream, context, max_tokens), batch_size):
+        batch = batch.to(device)
+        total += float(next_token_loss(model(batch[:, :-1]), batch[:, 1:]))
+        count += batch.shape[0] * (batch.shape[1] - 1)
+    model.train(was_training)
+    return total / max(count, 1), count

@@ -1,0 +1,200 @@
+"""The paper's unit LM: a Llama decoder (PAPER.md §2, "Architecture").
+
+Pre-norm RMSNorm (eps 1e-5), RoPE (theta 10,000), SwiGLU MLP, no biases, no GQA,
+no dropout, tied input/output embeddings; init N(0, 0.02) with the two residual
+output projections (attention out, MLP down) at 0.02/sqrt(2 * layers), as in GPT-2
+and the authors' code, so the residual stream's variance does not grow with depth.
+
+Parameter names follow `transformers`' Llama so a state dict converts to the HF
+layout by splitting two fused matrices: q/k/v are one `qkv_proj` and gate/up one
+`gate_up_proj` here, because one larger matmul beats three small ones on a CPU.
+RoPE uses HF's rotate-half convention (not Meta's interleaved pairs), so exported
+weights need no permutation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The hyperparameters that define one Llama; everything else is derived."""
+    vocab_size: int
+    """Embedding rows: units plus EOS and PAD (502 for the paper's 500 units)."""
+    context: int
+    """Longest sequence the model is trained on (2050 in the paper)."""
+    layers: int
+    """Transformer blocks."""
+    width: int
+    """Model dimension d_model."""
+    heads: int
+    """Attention heads; the head dimension is width / heads."""
+    ffn_hidden: int
+    """SwiGLU hidden size (8d/3 rounded up to a multiple of 256 in the paper)."""
+    norm_eps: float = 1e-5
+    """RMSNorm epsilon."""
+    rope_theta: float = 10_000.0
+    """RoPE base frequency."""
+    init_std: float = 0.02
+    """Standard deviation of the normal initialisation."""
+
+    def __post_init__(self) -> None:
+        if self.width % self.heads or (self.width // self.heads) % 2:
+            raise ValueError(f"width {self.width} must split into {self.heads} heads of even size")
+        for name in ("vocab_size", "context", "layers", "width", "heads", "ffn_hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+
+def rope_tables(shape: ModelShape, length: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of shape (length, head_dim): each frequency used for both halves."""
+    half = shape.head_dim // 2
+    inv_freq = 1.0 / (shape.rope_theta ** (torch.arange(half, dtype=torch.float64, device=device) / half))
+    angles = torch.outer(torch.arange(length, dtype=torch.float64, device=device), inv_freq)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, H, T, head_dim) by position: x*cos + rotate_half(x)*sin."""
+    first, second = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-second, first], dim=-1) * sin
+
+
+class KVCache:
+    """Keys and values of every layer for incremental decoding, preallocated to `capacity`."""
+
+    def __init__(self, shape: ModelShape, batch: int, capacity: int, device: torch.device, dtype: torch.dtype):
+        size = (shape.layers, batch, shape.heads, capacity, shape.head_dim)
+        self.keys = torch.zeros(size, device=device, dtype=dtype)
+        self.values = torch.zeros(size, device=device, dtype=dtype)
+        self.length = 0
+        self.capacity = capacity
+
+    def append(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        start, end = self.length, self.length + keys.shape[2]
+        if end > self.capacity:
+            raise ValueError(f"KV cache full: {end} positions > capacity {self.capacity}")
+        self.keys[layer, :, :, start:end] = keys
+        self.values[layer, :, :, start:end] = values
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, width: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in fp32 even under bf16 autocast, as HF's Llama does.
+        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, shape: ModelShape, layer: int):
+        super().__init__()
+        self.shape, self.layer = shape, layer
+        self.qkv_proj = nn.Linear(shape.width, 3 * shape.width, bias=False)
+        self.o_proj = nn.Linear(shape.width, shape.width, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None = None) -> torch.Tensor:
+        batch, length, width = x.shape
+        qkv = self.qkv_proj(x).view(batch, length, 3, self.shape.heads, self.shape.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, T, head_dim)
+        q, k = apply_rope(q, cos, sin).to(v.dtype), apply_rope(k, cos, sin).to(v.dtype)
+        prefix = 0
+        if cache is not None:
+            prefix = cache.length
+            k, v = cache.append(self.layer, k, v)
+        if prefix and length > 1:
+            raise ValueError("KV cache: feed one token at a time after the prompt")
+        # With a cache and one new token, every cached key is visible: no mask.
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=length > 1)
+        return self.o_proj(y.transpose(1, 2).reshape(batch, length, width))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        self.gate_up_proj = nn.Linear(shape.width, 2 * shape.ffn_hidden, bias=False)
+        self.down_proj = nn.Linear(shape.ffn_hidden, shape.width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    def __init__(self, shape: ModelShape, layer: int):
+        super().__init__()
+        self.input_layernorm = RMSNorm(shape.width, shape.norm_eps)
+        self.self_attn = Attention(shape, layer)
+        self.post_attention_layernorm = RMSNorm(shape.width, shape.norm_eps)
+        self.mlp = SwiGLU(shape)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None = None) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Llama(nn.Module):
+    """Token ids (B, T) to next-token logits (B, T, vocab)."""
+
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        self.shape = shape
+        self.embed_tokens = nn.Embedding(shape.vocab_size, shape.width)
+        self.layers = nn.ModuleList(Block(shape, i) for i in range(shape.layers))
+        self.norm = RMSNorm(shape.width, shape.norm_eps)
+        cos, sin = rope_tables(shape, shape.context)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        residual_std = self.shape.init_std / math.sqrt(2 * self.shape.layers)
+        for name, param in self.named_parameters():
+            if name.endswith("layernorm.weight") or name == "norm.weight":
+                param.fill_(1.0)
+            elif name.endswith(("o_proj.weight", "down_proj.weight")):
+                param.normal_(0.0, residual_std)
+            else:
+                param.normal_(0.0, self.shape.init_std)
+
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        start = cache.length if cache is not None else 0
+        end = start + tokens.shape[1]
+        if end > self.shape.context:
+            raise ValueError(f"sequence of {end} tokens exceeds the context of {self.shape.context}")
+        cos, sin = self.rope_cos[start:end], self.rope_sin[start:end]
+        x = self.embed_tokens(tokens)
+        for block in self.layers:
+            x = block(x, cos, sin, cache)
+        if cache is not None:
+            cache.length = end
+        # Tied output head: the embedding matrix maps hidden states back to the vocabulary.
+        return F.linear(self.norm(x), self.embed_tokens.weight)
+
+    def new_cache(self, batch: int, capacity: int | None = None) -> KVCache:
+        weight = self.embed_tokens.weight
+        return KVCache(self.shape, batch, capacity or self.shape.context, weight.device, weight.dtype)
+
+
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Summed cross entropy in fp32 over targets that are not -1 (masked)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                           ignore_index=-1, reduction="sum")

@@ -1,0 +1,123 @@
+"""From a TrainConfig and a units dir to the exact numbers of one run: shape, batch
+geometry, updates, warmup, LR schedule, epochs. Pure, so it is tested without training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from slmscale.config import ConfigError
+from slmscale.lm.model import ModelShape
+from slmscale.lm.sizes import count_params, flops_per_token, get_preset
+from slmscale.lm.train_config import TrainConfig
+
+# bf16 autocast on a CPU without native bf16 matmuls (AVX2, no AVX512-BF16/AMX) made a
+# training step about 10x slower at every tiny size (benchmarks/RESULTS.md, train-speed);
+# on CPUs with them it pays from this width up (DERISK.md §4.1: 1.5x at d128, 1.8x at d256).
+CPU_BF16_MIN_WIDTH = 128
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when /proc/cpuinfo lists AVX512-BF16 or AMX-BF16 (False where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    shape: ModelShape
+    tokens: int
+    """D: predicted tokens in all."""
+    unique_tokens: int
+    tokens_per_update: int
+    sequences_per_update: int
+    sequences_per_process: int
+    micro_batch_size: int
+    updates: int
+    warmup_updates: int
+    lr: float
+    final_lr: float
+    world_size: int
+
+    @property
+    def epochs(self) -> float:
+        return self.tokens / self.unique_tokens
+
+    @property
+    def micro_batches(self) -> int:
+        return self.sequences_per_process // self.micro_batch_size
+
+    def tokens_in_update(self, update: int) -> int:
+        """Every update is full except possibly the last, which stops the run at exactly D."""
+        return min(self.tokens_per_update, self.tokens - update * self.tokens_per_update)
+
+    def lr_at(self, update: int) -> float:
+        """Linear warmup to the peak, then a half-cycle cosine to final_lr (PAPER.md §2)."""
+        if update < self.warmup_updates:
+            return self.lr * (update + 1) / self.warmup_updates
+        progress = (update - self.warmup_updates) / max(1, self.updates - self.warmup_updates)
+        return self.final_lr + 0.5 * (self.lr - self.final_lr) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    def summary(self) -> dict[str, Any]:
+        counts = count_params(self.shape)
+        return {"shape": asdict(self.shape), "params": counts.as_dict(),
+                "tokens": self.tokens, "unique_tokens": self.unique_tokens, "epochs": round(self.epochs, 6),
+                "flops": flops_per_token(self.shape) * self.tokens,
+                "flops_with_attention": flops_per_token(self.shape, with_attention=True) * self.tokens,
+                "updates": self.updates, "warmup_updates": self.warmup_updates,
+                "tokens_per_update": self.tokens_per_update, "micro_batch_size": self.micro_batch_size,
+                "world_size": self.world_size, "lr": self.lr, "final_lr": self.final_lr}
+
+
+def plan_run(cfg: TrainConfig, vocab_size: int, train_tokens: int, world_size: int = 1) -> RunPlan:
+    """Resolve every derived number; an impossible combination is a ConfigError naming the key."""
+    try:
+        preset = get_preset(cfg.size)
+    except KeyError as err:
+        raise ConfigError(f"size: {err.args[0]}") from None
+    if cfg.tokens <= 0:
+        raise ConfigError(f"tokens: the training budget D must be positive, got {cfg.tokens}")
+    context = cfg.context or preset.context
+    shape = preset.shape(vocab_size, context)
+    tokens_per_update = cfg.tokens_per_update or preset.sequences_per_update * context
+    if tokens_per_update % context:
+        raise ConfigError(f"tokens_per_update: {tokens_per_update} is not a multiple of the context {context}")
+    sequences = tokens_per_update // context
+    if sequences % world_size:
+        raise ConfigError(f"tokens_per_update: {sequences} sequences per update do not split over "
+                          f"{world_size} processes")
+    per_process = sequences // world_size
+    micro = cfg.micro_batch_size or per_process
+    if per_process % micro:
+        raise ConfigError(f"micro_batch_size: {micro} does not divide the {per_process} sequences "
+                          f"per update and process")
+    unique = cfg.unique_tokens or train_tokens
+    if unique > train_tokens:
+        raise ConfigError(f"unique_tokens: {unique} > the {train_tokens} tokens of the train split")
+    if unique < context + 1:
+        raise ConfigError(f"unique_tokens: {unique} tokens do not fill one window of context {context} + 1")
+    updates = -(-cfg.tokens // tokens_per_update)
+    warmup = max(cfg.warmup_min_steps, math.ceil(cfg.warmup_fraction * updates))
+    warmup = max(1, min(warmup, updates // 2))
+    lr = cfg.lr or preset.lr
+    return RunPlan(shape=shape, tokens=cfg.tokens, unique_tokens=unique, tokens_per_update=tokens_per_update,
+                   sequences_per_update=sequences, sequences_per_process=per_process, micro_batch_size=micro,
+                   updates=updates, warmup_updates=warmup, lr=lr, final_lr=lr * cfg.final_lr_fraction,
+                   world_size=world_size)
+
+
+def resolve_precision(cfg: TrainConfig, shape: ModelShape, device: torch.device) -> str:
+    if cfg.precision != "auto":
+        return cfg.precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_native_bf16() and shape.width >= CPU_BF16_MIN_WIDTH else "fp32"

@@ -1,0 +1,47 @@
+"""`slmscale train --units UNITS --size NAME --tokens D [--unique-tokens U] --out RUN [key=value ...]`.
+
+Runs under torchrun unchanged for data parallelism:
+`torchrun --nproc-per-node 2 -m slmscale train ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from slmscale.lm.train_config import TrainConfig
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from slmscale.cli import add_config_arguments
+    parser.description = (
+        "Train a Llama unit LM on the train split of UNITS to exactly D tokens, writing the run dir "
+        "RUN: run.json (the run record), metrics.jsonl, checkpoint/, train.yaml, and the HF layout "
+        "config.json + model.safetensors. Rerunning resumes from the last checkpoint or skips a "
+        "completed run. For DDP, launch the same command with torchrun.")
+    parser.add_argument("--units", metavar="UNITS", help="units dir (from `slmscale tokenize` or `unigram encode`)")
+    parser.add_argument("--out", metavar="RUN", help="run dir")
+    parser.add_argument("--size", metavar="NAME", help="size preset (`slmscale sizes`); default tiny-L2")
+    parser.add_argument("--tokens", type=int, metavar="D", help="training tokens (the budget D)")
+    parser.add_argument("--unique-tokens", type=int, metavar="U",
+                        help="train on the first U tokens of the train split only (D/U epochs)")
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from slmscale.cli import build_config, show_config
+    from slmscale.files import StageError
+    from slmscale.lm.trainer import train
+    if args.show_config:
+        return show_config(TrainConfig)
+    if not args.units or not args.out:
+        raise StageError("train needs --units UNITS and --out RUN")
+    cfg = build_config(TrainConfig, args, {"size": "size", "tokens": "tokens", "unique_tokens": "unique_tokens"})
+    record = train(args.units, args.out, cfg)
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun, rank 0 reports
+    bits = record.get("test_bits_per_second")
+    print(f"{args.out}: {record['status']}; test loss {record['test_loss']:.4f} nats/token"
+          + (f", {bits:.1f} bits/s" if bits is not None else "")
+          + f"; {record['tokens']:,} tokens in {record['wall_seconds']:.0f} s")
+    return 0

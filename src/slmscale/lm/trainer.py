@@ -1,0 +1,258 @@
+"""`train(units_dir, run_dir, cfg)`: one unit LM trained to exactly D tokens.
+
+The run dir (DESIGN.md) holds `train.yaml` (the resolved config), `run.json` (the
+run record, status `running` -> `completed` / `failed`), `metrics.jsonl` (training
+and validation rows), `checkpoint/` (resumable state), and at the end the HF layout
+`config.json` + `model.safetensors`. Rerunning the same command resumes from the last
+checkpoint, or skips a completed run; a different config in the same dir is an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from slmscale.config import fingerprint, to_dict
+from slmscale.files import StageError, check_output_dir, mark_completed, write_json, write_text
+from slmscale.lm import distributed
+from slmscale.lm.checkpoint import TrainerState, has_checkpoint, load_checkpoint, save_checkpoint
+from slmscale.lm.data import TrainWindows, split_loss
+from slmscale.lm.hf import save_pretrained
+from slmscale.lm.metrics_log import MetricsLog
+from slmscale.lm.model import Llama, next_token_loss
+from slmscale.lm.plan import RunPlan, plan_run, resolve_precision
+from slmscale.lm.train_config import TrainConfig
+from slmscale.log import get_logger
+from slmscale.provenance import git_revision, utc_now, versions
+from slmscale.units.shards import open_split, read_meta
+
+log = get_logger(__name__)
+RECORD = "run.json"
+
+
+class TrainingDiverged(StageError):
+    """A non-finite loss or gradient: the run stops, keeping its last good checkpoint."""
+
+
+def units_identity(units_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """What a run depends on in its units dir (not its path, which may move)."""
+    return {"path": str(units_dir.resolve()), "vocab_size": meta["vocab_size"], "eos_id": meta["eos_id"],
+            "pad_id": meta.get("pad_id"), "tokenizer_fingerprint": meta.get("tokenizer_fingerprint"),
+            "splits": {name: {k: s.get(k) for k in ("tokens", "utterances", "audio_seconds")}
+                       for name, s in meta["splits"].items()}}
+
+
+def run_fingerprint(cfg: TrainConfig, units: dict[str, Any]) -> str:
+    identity = {k: v for k, v in units.items() if k != "path"}
+    return fingerprint({"config": to_dict(cfg), "units": identity})
+
+
+def _check_same_config(run_dir: Path, print_: str) -> None:
+    record = run_dir / RECORD
+    if not record.is_file():
+        return
+    try:
+        old = json.loads(record.read_text())
+    except json.JSONDecodeError as err:
+        raise StageError(f"{record}: not valid JSON ({err.msg}); delete the run dir to start over") from err
+    if old.get("fingerprint") != print_:
+        raise StageError(f"{run_dir} holds a run with a different config or units dir (see {record}, "
+                         f"{run_dir / 'train.yaml'}); choose another --out or delete it")
+
+
+def _bits_per_second(loss: float, split_meta: dict[str, Any]) -> float | None:
+    """nats/token -> bits per second of audio, comparable across tokenizers of the same audio."""
+    seconds = split_meta.get("audio_seconds")
+    if not seconds:
+        return None  # a text units dir has no audio
+    return loss / math.log(2) * split_meta["tokens"] / seconds
+
+
+def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig) -> dict[str, Any]:
+    """Train (or resume, or skip) one run; returns the run record."""
+    units_dir, run_dir = Path(units_dir), Path(run_dir)
+    meta = read_meta(units_dir)
+    for split in (cfg.train_split, cfg.test_split):
+        if split not in meta.get("splits", {}):
+            raise StageError(f"{units_dir}/meta.json: no split {split!r} (has {sorted(meta.get('splits', {}))})")
+    units = units_identity(units_dir, meta)
+    print_ = run_fingerprint(cfg, units)
+    if check_output_dir(run_dir, print_):
+        log.info("%s: already trained with this config; skipping", run_dir)
+        return json.loads((run_dir / RECORD).read_text())
+    _check_same_config(run_dir, print_)
+
+    procs = distributed.start(cfg.device)
+    try:
+        plan = plan_run(cfg, meta["vocab_size"], meta["splits"][cfg.train_split]["tokens"], procs.world_size)
+        return _train(units_dir, run_dir, cfg, meta, units, print_, plan, procs)
+    finally:
+        procs.close()
+
+
+def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any], units: dict[str, Any],
+           print_: str, plan: RunPlan, procs: distributed.Processes) -> dict[str, Any]:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = procs.device
+    precision = resolve_precision(cfg, plan.shape, device)
+    resuming = has_checkpoint(run_dir)
+    procs.barrier()  # every process has looked at the run dir before rank 0 writes to it
+    record: dict[str, Any] = {
+        "status": "running", "run_id": run_dir.name, "size": cfg.size, **plan.summary(),
+        "test_loss": None, "test_bits_per_second": None, "valid_loss": None, "wall_seconds": None,
+        "precision": precision, "device": str(device), "units": units, "fingerprint": print_,
+        "git_revision": git_revision(), "versions": versions(), "config": to_dict(cfg),
+        "started": utc_now()}
+    if procs.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(run_dir / "train.yaml", _yaml(to_dict(cfg)))
+        write_json(run_dir / RECORD, record)
+
+    torch.manual_seed(cfg.seed)
+    model = Llama(plan.shape).to(device)
+    optimizer = _adamw(model, cfg, device)
+    state = load_checkpoint(run_dir, model, optimizer, device) if resuming else TrainerState()
+    if resuming:
+        log.info("%s: resuming after update %d of %d", run_dir, state.update, plan.updates)
+    metrics = MetricsLog(run_dir / "metrics.jsonl", keep_through_update=state.update,
+                         enabled=procs.is_main)
+    train_stream = open_split(units_dir, cfg.train_split).tokens
+    windows = TrainWindows(train_stream, plan.shape.context, plan.unique_tokens, cfg.sampling, cfg.seed)
+    valid = (open_split(units_dir, cfg.valid_split).tokens
+             if cfg.valid_split in meta["splits"] else None)
+    step_model = _wrap(model, cfg, procs)
+    eval_every = cfg.eval_every or max(1, plan.updates // 10)
+    checkpoint_every = cfg.checkpoint_every or eval_every
+    started = time.perf_counter()
+
+    def elapsed() -> float:
+        return state.wall_seconds + time.perf_counter() - started
+
+    def fail(message: str) -> None:
+        if procs.is_main:
+            write_json(run_dir / RECORD, {**record, "status": "failed", "error": message,
+                                          "wall_seconds": round(elapsed(), 3), "finished": utc_now()})
+
+    last_log = (time.perf_counter(), state.tokens)
+    try:
+        for update in range(state.update, plan.updates):
+            loss, grad_norm = _update(step_model, optimizer, windows, plan, update, precision, cfg.grad_clip, procs)
+            if not procs.all_agree(math.isfinite(loss) and math.isfinite(grad_norm)):
+                raise TrainingDiverged(
+                    f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at update {update + 1}; "
+                    f"the last good checkpoint is kept in {run_dir / 'checkpoint'} (try a lower lr)")
+            state.update, state.tokens = update + 1, state.tokens + plan.tokens_in_update(update)
+            done = state.update == plan.updates
+            if state.update % cfg.log_every == 0 or done:
+                now = time.perf_counter()
+                speed = (state.tokens - last_log[1]) / max(now - last_log[0], 1e-9)
+                last_log = (now, state.tokens)
+                metrics.write(update=state.update, tokens=state.tokens, lr=plan.lr_at(update), loss=loss,
+                              grad_norm=grad_norm, tokens_per_second=round(speed, 1),
+                              elapsed_s=round(elapsed(), 3))
+            if valid is not None and (state.update % eval_every == 0 or done) and procs.is_main:
+                valid_loss, _ = split_loss(model, valid, plan.shape.context, plan.micro_batch_size,
+                                           device, cfg.eval_tokens)
+                record["valid_loss"] = valid_loss
+                metrics.write(update=state.update, tokens=state.tokens, valid_loss=valid_loss)
+                log.info("update %d/%d  tokens %d  loss %.4f  valid %.4f", state.update, plan.updates,
+                         state.tokens, loss, valid_loss)
+            if (state.update % checkpoint_every == 0 or done) and procs.is_main:
+                state.wall_seconds = elapsed()
+                started = time.perf_counter()
+                save_checkpoint(run_dir, model, optimizer, state)
+    except TrainingDiverged as err:
+        fail(str(err))
+        raise
+    finally:
+        metrics.close()
+
+    procs.barrier()
+    if procs.is_main:
+        test = open_split(units_dir, cfg.test_split).tokens
+        test_loss, test_count = split_loss(model, test, plan.shape.context, plan.micro_batch_size,
+                                           device, cfg.test_tokens)
+        save_pretrained(model, run_dir, meta["eos_id"], meta.get("pad_id"))
+        wall = elapsed()
+        record.update(status="completed", test_loss=test_loss, test_tokens=test_count,
+                      test_bits_per_second=_bits_per_second(test_loss, meta["splits"][cfg.test_split]),
+                      wall_seconds=round(wall, 3), tokens_per_second=round(plan.tokens / max(wall, 1e-9), 1),
+                      finished=utc_now())
+        write_json(run_dir / RECORD, record)
+        mark_completed(run_dir, print_, test_loss=test_loss)
+        log.info("%s: test loss %.4f nats/token over %d tokens", run_dir, test_loss, test_count)
+    procs.barrier()
+    return json.loads((run_dir / RECORD).read_text())
+
+
+def _adamw(model: Llama, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """Weight decay on matrices (embedding, projections), not on norm gains (PAPER.md §2, [R])."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=0.0, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
+
+
+def _wrap(model: Llama, cfg: TrainConfig, procs: distributed.Processes) -> torch.nn.Module:
+    wrapped: torch.nn.Module = model
+    if cfg.compile:
+        wrapped = torch.compile(model)
+    if procs.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+        wrapped = DistributedDataParallel(wrapped, device_ids=[procs.device.index]
+                                          if procs.device.type == "cuda" else None)
+    return wrapped
+
+
+def _update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, windows: TrainWindows, plan: RunPlan,
+            update: int, precision: str, grad_clip: float, procs: distributed.Processes) -> tuple[float, float]:
+    """One optimizer update over this process's share of the update's windows."""
+    device = procs.device
+    lr = plan.lr_at(update)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    batch = windows.batch(update, plan.sequences_per_update)
+    inputs, targets = batch[:, :-1], batch[:, 1:].clone()
+    # Mask targets past the budget (only the last update can be partial): exactly D tokens.
+    count = plan.tokens_in_update(update)
+    targets.view(-1)[count:] = -1
+    first = procs.rank * plan.sequences_per_process
+    inputs, targets = inputs[first:first + plan.sequences_per_process], targets[first:first + plan.sequences_per_process]
+    # Gradients of the update's mean loss: each process sums its tokens' losses and divides by
+    # the update's token count; DDP averages over processes, hence the world-size factor.
+    scale = procs.world_size / count
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    micro = plan.micro_batch_size
+    for index in range(plan.micro_batches):
+        rows = slice(index * micro, (index + 1) * micro)
+        x, y = inputs[rows].to(device, non_blocking=True), targets[rows].to(device, non_blocking=True)
+        last = index == plan.micro_batches - 1
+        sync = model.no_sync() if procs.distributed and not last else contextlib.nullcontext()
+        with sync, _autocast(device, precision):
+            loss = next_token_loss(model(x), y)
+            (loss * scale).backward()
+        loss_sum += loss.detach()
+    loss_mean = float(procs.sum(loss_sum)) / count
+    grad_norm = torch.nn.utils.clip_grad_norm_(list(model.parameters()), grad_clip if grad_clip > 0 else float("inf"))
+    if math.isfinite(loss_mean) and math.isfinite(float(grad_norm)):
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_mean, float(grad_norm)
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    import yaml
+    return yaml.safe_dump(data, sort_keys=False)

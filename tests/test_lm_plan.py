@@ -1,0 +1,97 @@
+"""Run plans (exact budgets, warmup, LR schedule) and training/evaluation windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import slmscale.lm.plan as plan_module
+from slmscale.config import ConfigError
+from slmscale.lm.data import TrainWindows, eval_windows
+from slmscale.lm.plan import plan_run, resolve_precision
+from slmscale.lm.train_config import TrainConfig
+
+
+def test_the_budget_is_exact_and_the_last_update_partial():
+    plan = plan_run(TrainConfig(size="tiny-L2", tokens=10_000), vocab_size=202, train_tokens=10**6)
+    assert (plan.tokens_per_update, plan.updates) == (4096, 3)
+    assert [plan.tokens_in_update(u) for u in range(3)] == [4096, 4096, 1808]
+    assert sum(plan.tokens_in_update(u) for u in range(plan.updates)) == 10_000
+
+
+def test_paper_preset_geometry_and_warmup_rule():
+    plan = plan_run(TrainConfig(size="20m", tokens=131_200 * 20_000, micro_batch_size=8),
+                    vocab_size=502, train_tokens=10**10)
+    assert (plan.shape.context, plan.tokens_per_update, plan.micro_batches) == (2050, 131_200, 8)
+    assert plan.warmup_updates == 200  # max(100, 1% of 20,000)
+    assert plan.lr == 5e-4 and plan.final_lr == pytest.approx(5e-5)
+    small = plan_run(TrainConfig(size="tiny-L1", tokens=4096 * 50), vocab_size=30, train_tokens=10**6)
+    assert small.warmup_updates == 25  # 100 would be the whole run: capped at half of it
+
+
+def test_lr_schedule_warms_up_then_decays_by_half_cosine():
+    plan = plan_run(TrainConfig(size="tiny-L2", tokens=4096 * 1000, lr=1e-3), vocab_size=202,
+                    train_tokens=10**7)
+    lrs = [plan.lr_at(u) for u in range(plan.updates)]
+    assert lrs[0] == pytest.approx(1e-5) and lrs[99] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[99:], lrs[100:]))
+    assert lrs[-1] == pytest.approx(1e-4, rel=1e-3)
+    middle = 100 + (1000 - 100) // 2
+    assert lrs[middle] == pytest.approx((1e-3 + 1e-4) / 2, rel=1e-2)
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    ({"size": "huge"}, "size"), ({"tokens": 0}, "tokens"), ({"unique_tokens": 10**9}, "unique_tokens"),
+    ({"unique_tokens": 100}, "unique_tokens"), ({"tokens_per_update": 1000}, "tokens_per_update"),
+    ({"micro_batch_size": 5}, "micro_batch_size"),
+])
+def test_impossible_plans_name_the_key(overrides, needle):
+    cfg = TrainConfig(**{"size": "tiny-L2", "tokens": 10_000, **overrides})
+    with pytest.raises(ConfigError, match=needle):
+        plan_run(cfg, vocab_size=202, train_tokens=10**6)
+
+
+def test_processes_split_the_update_and_must_divide_it():
+    plan = plan_run(TrainConfig(size="tiny-L2", tokens=10_000, micro_batch_size=4), 202, 10**6, world_size=2)
+    assert (plan.sequences_per_process, plan.micro_batches) == (8, 2)
+    with pytest.raises(ConfigError, match="processes"):
+        plan_run(TrainConfig(size="tiny-L2", tokens=10_000), 202, 10**6, world_size=3)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_on_cpu_uses_bf16_only_where_it_was_measured_faster(native, monkeypatch):
+    monkeypatch.setattr(plan_module, "cpu_has_native_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    narrow = plan_run(TrainConfig(size="tiny-L2", tokens=1), 202, 10**6).shape
+    wide = plan_run(TrainConfig(size="tiny-L7", tokens=1), 202, 10**6).shape
+    assert resolve_precision(TrainConfig(), narrow, cpu) == "fp32"
+    assert resolve_precision(TrainConfig(), wide, cpu) == ("bf16" if native else "fp32")
+    assert resolve_precision(TrainConfig(precision="fp32"), wide, cpu) == "fp32"
+
+
+def test_random_windows_are_a_function_of_seed_and_update_within_the_unique_prefix():
+    stream = np.arange(10_000, dtype=np.uint16)
+    windows = TrainWindows(stream, context=16, unique_tokens=500, sampling="random", seed=3)
+    first = windows.batch(7, 32)
+    assert torch.equal(first, TrainWindows(stream, 16, 500, "random", 3).batch(7, 32))
+    assert not torch.equal(first, windows.batch(8, 32))
+    assert first.shape == (32, 17) and int(first.max()) < 500
+    assert torch.all(first[:, 1:] - first[:, :-1] == 1)  # contiguous windows of the stream
+
+
+def test_epoch_windows_see_every_unique_window_once_per_epoch():
+    stream = np.arange(1_000, dtype=np.uint16)
+    windows = TrainWindows(stream, context=10, unique_tokens=101, sampling="epochs", seed=0)
+    assert windows.windows_per_epoch == 10
+    starts = np.concatenate([windows.starts(u, 5) for u in range(4)])  # 2 epochs
+    assert sorted(starts[:10]) == sorted(starts[10:]) == list(range(0, 100, 10))
+    assert list(starts[:10]) != list(starts[10:])  # reshuffled
+
+
+def test_eval_windows_predict_every_token_but_the_first_once():
+    stream = np.arange(1, 1_001, dtype=np.int64)
+    windows = eval_windows(stream, context=64)
+    targets = np.concatenate([w[1:] for w in windows])
+    assert np.array_equal(targets, stream[1:])
+    assert sum(len(w) - 1 for w in eval_windows(stream, 64, max_tokens=300)) == 299

@@ -1,0 +1,155 @@
+"""The trainer on a tiny units dir: exact budgets, the run record, stored losses, resume,
+divergence, unique tokens, the CLI and HF export."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import slmscale.lm.trainer as trainer
+from slmscale.cli import main
+from slmscale.files import StageError
+from slmscale.lm.hf import load_pretrained
+from slmscale.lm.train_config import TrainConfig
+from slmscale.lm.trainer import TrainingDiverged, train
+from slmscale.units.fixtures import make_units_dir
+
+FAST = TrainConfig(size="tiny-L1", tokens=3000, context=32, tokens_per_update=256, log_every=1,
+                   eval_every=4, lr=1e-2)
+# Training losses of FAST on make_units_dir(seed 0), one per update (torch 2.13, CPU fp32).
+# Regenerate with: [row["loss"] for row in metrics.jsonl if "loss" in row].
+STORED_LOSSES = [3.286277, 3.25051, 3.24334, 3.136332, 3.086688, 3.039225,
+                 2.970532, 2.895169, 2.888517, 2.842124, 2.873963, 2.761208]
+RECORD_KEYS = {"status", "params", "tokens", "unique_tokens", "epochs", "flops", "flops_with_attention",
+               "test_loss", "test_bits_per_second", "wall_seconds", "git_revision", "versions", "config"}
+
+
+def _losses(run_dir):
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [row["loss"] for row in rows if "loss" in row]
+
+
+@pytest.fixture(scope="module")
+def units(tmp_path_factory):
+    return make_units_dir(tmp_path_factory.mktemp("units"))
+
+
+@pytest.fixture(scope="module")
+def finished(units, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "fast"
+    return run_dir, train(units, run_dir, FAST)
+
+
+def test_run_record_is_complete_and_the_budget_exact(finished, units):
+    run_dir, record = finished
+    assert RECORD_KEYS <= set(record) and record["status"] == "completed"
+    meta = json.loads((units / "meta.json").read_text())
+    params = record["params"]
+    assert params["total"] == params["embedding"] + params["non_embedding"] == 26 * 32 + 13_408
+    assert record["tokens"] == 3000 and record["unique_tokens"] == meta["splits"]["train"]["tokens"]
+    assert record["epochs"] == pytest.approx(3000 / record["unique_tokens"], rel=1e-5)
+    assert record["flops"] == 6 * params["total"] * 3000
+    assert record["flops_with_attention"] == record["flops"] + 12 * 1 * 32 * 32 * 3000
+    test = meta["splits"]["test"]
+    assert record["test_bits_per_second"] == pytest.approx(
+        record["test_loss"] / math.log(2) * test["tokens"] / test["audio_seconds"])
+    assert record["config"]["tokens"] == 3000 and "torch" in record["versions"]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if "loss" in r]
+    assert [r["update"] for r in train_rows] == list(range(1, 13))
+    assert train_rows[-1]["tokens"] == 3000 and train_rows[-2]["tokens"] == 11 * 256
+    assert [r["update"] for r in rows if "valid_loss" in r] == [4, 8, 12]
+    for name in ("config.json", "model.safetensors", "train.yaml", "checkpoint/trainer.pt", ".completed"):
+        assert (run_dir / name).is_file(), name
+
+
+def test_losses_match_stored_values(finished):
+    assert _losses(finished[0]) == pytest.approx(STORED_LOSSES, abs=1e-4)
+
+
+def test_rerun_skips_and_another_config_is_refused(finished, units):
+    run_dir, record = finished
+    stamp = (run_dir / "run.json").stat().st_mtime_ns
+    assert train(units, run_dir, FAST)["test_loss"] == record["test_loss"]
+    assert (run_dir / "run.json").stat().st_mtime_ns == stamp
+    with pytest.raises(StageError, match="different config"):
+        train(units, run_dir, TrainConfig(**{**FAST.__dict__, "lr": 2e-2}))
+
+
+def test_an_interrupted_run_resumes_onto_the_uninterrupted_curve(finished, units, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    real_save = trainer.save_checkpoint
+
+    def save_then_die(directory, model, optimizer, state):
+        real_save(directory, model, optimizer, state)
+        if state.update == 8:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(units, run_dir, FAST)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    assert len(_losses(run_dir)) == 8
+    monkeypatch.undo()
+    record = train(units, run_dir, FAST)
+    expected = finished[1]
+    assert _losses(run_dir) == pytest.approx(_losses(finished[0]), abs=1e-5, rel=0)
+    assert record["test_loss"] == pytest.approx(expected["test_loss"], abs=1e-5)
+
+
+def test_a_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(units, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    real_loss, calls = trainer.next_token_loss, []
+
+    def loss_turning_nan(logits, targets):
+        calls.append(1)
+        loss = real_loss(logits, targets)
+        return loss * float("nan") if len(calls) >= 6 else loss  # update 6 (one micro-batch each)
+
+    monkeypatch.setattr(trainer, "next_token_loss", loss_turning_nan)
+    with pytest.raises(TrainingDiverged, match="non-finite loss.*update 6"):
+        train(units, run_dir, FAST)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "failed" and "non-finite" in record["error"]
+    saved = torch.load(run_dir / "checkpoint" / "trainer.pt", weights_only=True)
+    assert saved["update"] == 4
+    assert not (run_dir / "model.safetensors").exists() and not (run_dir / ".completed").exists()
+
+
+def test_unique_tokens_set_the_epochs(units, tmp_path):
+    cfg = TrainConfig(**{**FAST.__dict__, "unique_tokens": 1000, "sampling": "epochs"})
+    record = train(units, tmp_path / "run", cfg)
+    assert (record["unique_tokens"], record["epochs"]) == (1000, 3.0)
+
+
+def test_a_tiny_lm_goes_well_below_the_unigram_entropy(units, tmp_path):
+    cfg = TrainConfig(size="tiny-L2", tokens=30_000, context=64, tokens_per_update=1024, lr=1e-2,
+                      eval_every=10**6)
+    record = train(units, tmp_path / "run", cfg)
+    unigram_nats = json.loads((units / "meta.json").read_text())["diagnostics"]["entropy_bits"] * math.log(2)
+    assert record["test_loss"] < 0.7 * unigram_nats
+
+
+def test_missing_split_is_named(units, tmp_path):
+    with pytest.raises(StageError, match="no split 'dev'"):
+        train(units, tmp_path / "run", TrainConfig(**{**FAST.__dict__, "test_split": "dev"}))
+
+
+def test_cli_train_then_export_loads_in_transformers(units, tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")
+    run_dir, exported = tmp_path / "run", tmp_path / "hf"
+    assert main(["train", "--units", str(units), "--size", "tiny-L1", "--tokens", "1024", "--out", str(run_dir),
+                 "context=32", "tokens_per_update=256", "log_every=1"]) == 0
+    assert "test loss" in capsys.readouterr().out
+    assert main(["export", str(run_dir), "--out", str(exported)]) == 0
+    ours = load_pretrained(run_dir).eval()
+    tokens = torch.randint(0, 26, (2, 32), generator=torch.Generator().manual_seed(0))
+    for directory in (run_dir, exported):
+        hf = transformers.LlamaForCausalLM.from_pretrained(directory, torch_dtype=torch.float32).eval()
+        with torch.no_grad():
+            assert (hf(tokens).logits - ours(tokens)).abs().max().item() <= 1e-4
+    assert main(["train", "--units", str(units), "--tokens", "-5", "--out", str(tmp_path / "bad")]) == 2
+    assert "tokens" in capsys.readouterr().err
