@@ -76,7 +76,7 @@ def test_initialisation_scales_residual_projections():
     residual = 0.02 / math.sqrt(2 * 8)
     assert model.layers[3].self_attn.o_proj.weight.std().item() == pytest.approx(residual, rel=0.03)
     assert model.layers[3].mlp.down_proj.weight.std().item() == pytest.approx(residual, rel=0.03)
-    assert model.layers[3].mlp.gate_up_proj.weight.std().item() == pytest.approx(0.02, rel=0.03)
+    assert model.layers[3].mlp.gate_proj.weight.std().item() == pytest.approx(0.02, rel=0.03)
     assert model.embed_tokens.weight.std().item() == pytest.approx(0.02, rel=0.03)
     assert torch.all(model.norm.weight == 1)
 

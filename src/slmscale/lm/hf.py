@@ -2,9 +2,9 @@
 `transformers.LlamaForCausalLM.from_pretrained` loads, and slmscale loads back.
 
 A run dir is itself such a directory, so the ecosystem (generation, fine-tuning,
-lm-eval-style scoring) can use a trained unit LM without slmscale. The fused
-projections of `model.Llama` are split into HF's q/k/v and gate/up matrices here;
-the tied head is not stored (HF ties it from `tie_word_embeddings`).
+lm-eval-style scoring) can use a trained unit LM without slmscale. `model.Llama`
+uses HF's parameter names, so the layout is a `model.` prefix; the tied head is not
+stored (HF ties it from `tie_word_embeddings`).
 """
 
 from __future__ import annotations
@@ -54,42 +54,14 @@ def shape_from_hf_config(config: dict[str, Any], source: str = CONFIG) -> ModelS
         raise StageError(f"{source}: missing key {err.args[0]!r}") from err
 
 
-def to_hf(state: dict[str, torch.Tensor], shape: ModelShape) -> dict[str, torch.Tensor]:
-    """slmscale names -> HF names (`model.` prefix, split fused matrices)."""
-    out = {}
-    for name, tensor in state.items():
-        if name.endswith("qkv_proj.weight"):
-            base = name[: -len("qkv_proj.weight")]
-            for part, chunk in zip("qkv", tensor.split(shape.width)):
-                out[f"model.{base}{part}_proj.weight"] = chunk.clone()
-        elif name.endswith("gate_up_proj.weight"):
-            base = name[: -len("gate_up_proj.weight")]
-            gate, up = tensor.split(shape.ffn_hidden)
-            out[f"model.{base}gate_proj.weight"] = gate.clone()
-            out[f"model.{base}up_proj.weight"] = up.clone()
-        else:
-            out[f"model.{name}"] = tensor.clone()
-    return {name: t.contiguous() for name, t in out.items()}
+def to_hf(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """slmscale names -> HF names: the same names under `model.`."""
+    return {f"model.{name}": tensor.contiguous() for name, tensor in state.items()}
 
 
-def from_hf(state: dict[str, torch.Tensor], shape: ModelShape) -> dict[str, torch.Tensor]:
-    """HF names -> slmscale names; a missing tensor is a KeyError naming it."""
-    out = {}
-    for name, tensor in state.items():
-        if name == "lm_head.weight":
-            continue  # tied to the embedding
-        name = name.removeprefix("model.")
-        if name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "up_proj.weight")):
-            continue
-        if name.endswith("gate_proj.weight"):
-            base = name[: -len("gate_proj.weight")]
-            out[f"{base}gate_up_proj.weight"] = torch.cat([tensor, state[f"model.{base}up_proj.weight"]])
-        else:
-            out[name] = tensor
-    for layer in range(shape.layers):
-        base = f"layers.{layer}.self_attn."
-        out[f"{base}qkv_proj.weight"] = torch.cat([state[f"model.{base}{p}_proj.weight"] for p in "qkv"])
-    return out
+def from_hf(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """HF names -> slmscale names; the tied `lm_head.weight`, if stored, is dropped."""
+    return {name.removeprefix("model."): tensor for name, tensor in state.items() if name != "lm_head.weight"}
 
 
 def save_pretrained(model: Llama, directory: str | Path, eos_id: int | None = None,
@@ -100,7 +72,7 @@ def save_pretrained(model: Llama, directory: str | Path, eos_id: int | None = No
     state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
     tmp = temporary_path(directory / WEIGHTS)
     try:
-        save_file(to_hf(state, model.shape), str(tmp), metadata={"format": "pt"})
+        save_file(to_hf(state), str(tmp), metadata={"format": "pt"})
         tmp.replace(directory / WEIGHTS)
     finally:
         tmp.unlink(missing_ok=True)
@@ -120,7 +92,7 @@ def load_pretrained(directory: str | Path, device: str | torch.device = "cpu") -
     shape = shape_from_hf_config(config, str(directory / CONFIG))
     model = Llama(shape)
     try:
-        state = from_hf(load_file(str(directory / WEIGHTS)), shape)
+        state = from_hf(load_file(str(directory / WEIGHTS)))
         model.load_state_dict(state, strict=True)
     except (KeyError, RuntimeError) as err:
         raise StageError(f"{directory / WEIGHTS}: does not match {CONFIG} ({err})") from err

@@ -5,11 +5,12 @@ no dropout, tied input/output embeddings; init N(0, 0.02) with the two residual
 output projections (attention out, MLP down) at 0.02/sqrt(2 * layers), as in GPT-2
 and the authors' code, so the residual stream's variance does not grow with depth.
 
-Parameter names follow `transformers`' Llama so a state dict converts to the HF
-layout by splitting two fused matrices: q/k/v are one `qkv_proj` and gate/up one
-`gate_up_proj` here, because one larger matmul beats three small ones on a CPU.
-RoPE uses HF's rotate-half convention (not Meta's interleaved pairs), so exported
-weights need no permutation.
+Parameter names are `transformers`' Llama names (without the `model.` prefix), so the
+HF layout is a renaming. Separate q/k/v and gate/up projections, not fused ones:
+fused matrices measured 3-5% slower per training step on the 2-core CPU, since the
+views they are split into make every elementwise op after them strided
+(docs/LOG.md, 2026-11-25). RoPE uses HF's rotate-half convention (not Meta's
+interleaved pairs), so exported weights need no permutation.
 """
 
 from __future__ import annotations
@@ -105,14 +106,16 @@ class Attention(nn.Module):
     def __init__(self, shape: ModelShape, layer: int):
         super().__init__()
         self.shape, self.layer = shape, layer
-        self.qkv_proj = nn.Linear(shape.width, 3 * shape.width, bias=False)
+        self.q_proj = nn.Linear(shape.width, shape.width, bias=False)
+        self.k_proj = nn.Linear(shape.width, shape.width, bias=False)
+        self.v_proj = nn.Linear(shape.width, shape.width, bias=False)
         self.o_proj = nn.Linear(shape.width, shape.width, bias=False)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 cache: KVCache | None = None) -> torch.Tensor:
         batch, length, width = x.shape
-        qkv = self.qkv_proj(x).view(batch, length, 3, self.shape.heads, self.shape.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, T, head_dim)
+        split = (batch, length, self.shape.heads, self.shape.head_dim)
+        q, k, v = (proj(x).view(split).transpose(1, 2) for proj in (self.q_proj, self.k_proj, self.v_proj))
         q, k = apply_rope(q, cos, sin).to(v.dtype), apply_rope(k, cos, sin).to(v.dtype)
         prefix = 0
         if cache is not None:
@@ -128,12 +131,12 @@ class Attention(nn.Module):
 class SwiGLU(nn.Module):
     def __init__(self, shape: ModelShape):
         super().__init__()
-        self.gate_up_proj = nn.Linear(shape.width, 2 * shape.ffn_hidden, bias=False)
+        self.gate_proj = nn.Linear(shape.width, shape.ffn_hidden, bias=False)
+        self.up_proj = nn.Linear(shape.width, shape.ffn_hidden, bias=False)
         self.down_proj = nn.Linear(shape.ffn_hidden, shape.width, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
-        return self.down_proj(F.silu(gate) * up)
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
 class Block(nn.Module):
