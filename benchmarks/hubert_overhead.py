@@ -21,21 +21,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
-import re
 import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from slmscale.units.features import FeatureSpec, build_extractor
 from slmscale.units.hubert import chunk_bounds
+from results_md import RESULTS, cpu_model, update_results
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 BEGIN, END = "<!-- hubert-overhead:begin -->", "<!-- hubert-overhead:end -->"
 SR = 16000
 
@@ -58,24 +54,6 @@ def best_interleaved(repeats: int, routes: list) -> list[float]:
             fn()
             best[i] = min(best[i], time.perf_counter() - start)
     return best
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def update_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nWritten by the scripts in this folder.\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", re.S)
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(text)
 
 
 def main() -> None:
@@ -136,7 +114,7 @@ def main() -> None:
 Overhead of the extractor's full path: {100 * (ratio - 1):+.1f}% ({verdict} the target of <= 15%).
 """
     if not args.no_write:
-        update_results(section)
+        update_results(f"{BEGIN}\n{section.rstrip()}\n{END}\n", BEGIN, END)
         print(f"wrote the hubert-overhead section of {RESULTS}")
 
 

@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import random
-import re
 import resource
 import subprocess
 import sys
@@ -37,9 +36,8 @@ from slmscale.audio.synth_jobs import Job, run_jobs
 from slmscale.world.config import WorldConfig
 from slmscale.world.generate import make_world
 from slmscale.world.grammar import split_sentences
+from results_md import RESULTS, update_results
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 BEGIN, END = "<!-- synthesis-speed:begin -->", "<!-- synthesis-speed:end -->"
 
 
@@ -150,13 +148,6 @@ def render(info: dict, texts: int, rows: list[tuple[str, float, float, float]], 
     return "\n".join(lines) + "\n"
 
 
-def update_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nWritten by the scripts in this folder.\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", type=int, default=200)
@@ -178,7 +169,7 @@ def main() -> None:
     section = render(info, len(texts), rows, acceptance)
     print(section)
     if not args.no_write:
-        update_results(section)
+        update_results(section, BEGIN, END)
         print(f"updated {RESULTS}")
 
 

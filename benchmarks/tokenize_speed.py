@@ -19,7 +19,6 @@ import importlib.metadata
 import os
 import platform
 import random
-import re
 import resource
 import tempfile
 import time
@@ -35,9 +34,8 @@ from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer
 from slmscale.world.config import WorldConfig
 from slmscale.world.generate import make_world
 from slmscale.world.grammar import split_sentences
+from results_md import update_results
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 BEGIN, END = "<!-- tokenize-speed:begin -->", "<!-- tokenize-speed:end -->"
 VOICES = ("en-us", "en-us+m3", "en-us+m7")
 
@@ -120,14 +118,6 @@ def render(audio_s: float, utterances: int, train_s: float, runs: list[tuple[str
     return "\n".join(lines + [END]) + "\n"
 
 
-def update_results(section: str) -> None:
-    header = "# Benchmark results\n\nWritten by the scripts in this folder.\n"
-    text = RESULTS.read_text() if RESULTS.exists() else header
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=300, help="utterances in the corpus")
@@ -152,7 +142,7 @@ def main() -> None:
         rows = compare(work / "corpus", work / "cmp", config) if args.compare else []
         section = render(audio_s, args.texts, train_s, runs, rows)
     print(section)
-    update_results(section)
+    update_results(section, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -22,40 +22,25 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
-import platform
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import torch
 
 from slmscale.lm.model import Llama, ModelShape, next_token_loss
 from slmscale.lm.sizes import count_params, flops_per_token, get_preset
+from results_md import cpu_model, update_results
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 BEGIN, END = "<!-- train-speed:begin -->", "<!-- train-speed:end -->"
 VOCAB = 202  # the demo's k = 200 units + EOS + PAD
 PRECISIONS = ("fp32", "bf16")
 MFU_TARGET = 0.60
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
@@ -245,7 +230,7 @@ def render(peaks: dict[str, float], rows: list[Row], threads: list[tuple[str, fl
            compile_note: str, compile_rows: list[Row], wall_s: float, load: tuple[float, float]) -> str:
     context = get_preset(rows[0].size).context
     lines = [BEGIN, "## LM training speed (`benchmarks/train_speed.py`)", "",
-             f"{datetime.date.today()}, {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} "
+             f"{datetime.date.today()}, {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
              f"(CPU capability {torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads, "
              f"1-min load average {load[0]:.2f} at the start and {load[1]:.2f} at the end (other jobs on a shared "
              f"machine slow wall times down), {wall_s:.0f} s in all.", "",
@@ -305,14 +290,6 @@ def verdicts(rows: list[Row], peaks: dict[str, float], context: int) -> list[str
     return lines
 
 
-def update_results(section: str) -> None:
-    header = "# Benchmark results\n\nWritten by the scripts in this folder.\n"
-    text = RESULTS.read_text() if RESULTS.exists() else header
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         print(worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
@@ -344,7 +321,7 @@ def main() -> None:
                      time.perf_counter() - started, (load_start, os.getloadavg()[0]))
     print(section)
     if not args.no_results:
-        update_results(section)
+        update_results(section, BEGIN, END)
 
 
 if __name__ == "__main__":
