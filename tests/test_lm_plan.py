@@ -44,7 +44,7 @@ def test_lr_schedule_warms_up_then_decays_by_half_cosine():
 @pytest.mark.parametrize("overrides, needle", [
     ({"size": "huge"}, "size"), ({"tokens": 0}, "tokens"), ({"unique_tokens": 10**9}, "unique_tokens"),
     ({"unique_tokens": 100}, "unique_tokens"), ({"tokens_per_update": 1000}, "tokens_per_update"),
-    ({"micro_batch_size": 5}, "micro_batch_size"),
+    ({"micro_batch_size": 5}, "micro_batch_size"), ({"context": -4}, "context"),
 ])
 def test_impossible_plans_name_the_key(overrides, needle):
     cfg = TrainConfig(**{"size": "tiny-L2", "tokens": 10_000, **overrides})

@@ -87,7 +87,10 @@ def plan_run(cfg: TrainConfig, vocab_size: int, train_tokens: int, world_size: i
     if cfg.tokens <= 0:
         raise ConfigError(f"tokens: the training budget D must be positive, got {cfg.tokens}")
     context = cfg.context or preset.context
-    shape = preset.shape(vocab_size, context)
+    try:
+        shape = preset.shape(vocab_size, context)
+    except ValueError as err:
+        raise ConfigError(f"context/size: {err}") from None
     tokens_per_update = cfg.tokens_per_update or preset.sequences_per_update * context
     if tokens_per_update % context:
         raise ConfigError(f"tokens_per_update: {tokens_per_update} is not a multiple of the context {context}")
