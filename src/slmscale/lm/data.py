@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from slmscale.lm.model import next_token_loss
+
 
 class TrainWindows:
     """Windows from the first `unique_tokens` tokens of a stream."""
@@ -43,9 +45,10 @@ class TrainWindows:
             self._epoch_order = (epoch, order)
         return int(self._epoch_order[1][position]) * self.context
 
-    def batch(self, update: int, sequences: int) -> torch.Tensor:
-        """(sequences, context + 1) int64 token windows of one update."""
-        starts = self.starts(update, sequences)
+    def batch(self, update: int, sequences: int, rows: slice = slice(None)) -> torch.Tensor:
+        """(sequences, context + 1) int64 token windows of one update, or only `rows` of them
+        (a DDP process reads just its share; the draws are the same in every process)."""
+        starts = self.starts(update, sequences)[rows]
         offsets = starts[:, None] + np.arange(self.context + 1)
         return torch.from_numpy(np.asarray(self.stream[offsets], dtype=np.int64))
 
@@ -70,7 +73,6 @@ def batches_of_windows(windows: list[np.ndarray], batch_size: int) -> list[torch
 def split_loss(model: torch.nn.Module, stream: np.ndarray, context: int, batch_size: int,
                device: torch.device, max_tokens: int | None = None) -> tuple[float, int]:
     """Mean next-token loss (nats) over a stream, in fp32, and how many tokens it predicted."""
-    from slmscale.lm.model import next_token_loss
     was_training = model.training
     model.eval()
     total, count = 0.0, 0

@@ -38,9 +38,9 @@ def filter_logits(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if cfg.top_p is not None and cfg.top_p < 1.0:
         ordered, order = torch.sort(logits, descending=True)
-        cumulative = torch.softmax(ordered, dim=-1).cumsum(dim=-1)
+        probs = torch.softmax(ordered, dim=-1)
         # Drop a token when the tokens before it already reach p (the first always stays).
-        drop = (cumulative - torch.softmax(ordered, dim=-1)) >= cfg.top_p
+        drop = (probs.cumsum(dim=-1) - probs) >= cfg.top_p
         logits = logits.clone()
         logits[order[drop]] = float("-inf")
     return logits

@@ -218,13 +218,13 @@ def _update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, windows: T
     lr = plan.lr_at(update)
     for group in optimizer.param_groups:
         group["lr"] = lr
-    batch = windows.batch(update, plan.sequences_per_update)
+    first = procs.rank * plan.sequences_per_process
+    batch = windows.batch(update, plan.sequences_per_update, slice(first, first + plan.sequences_per_process))
     inputs, targets = batch[:, :-1], batch[:, 1:].clone()
     # Mask targets past the budget (only the last update can be partial): exactly D tokens.
+    # Positions count over the whole update, this process's rows starting at `first`.
     count = plan.tokens_in_update(update)
-    targets.view(-1)[count:] = -1
-    first = procs.rank * plan.sequences_per_process
-    inputs, targets = inputs[first:first + plan.sequences_per_process], targets[first:first + plan.sequences_per_process]
+    targets.view(-1)[max(0, count - first * plan.shape.context):] = -1
     # Gradients of the update's mean loss: each process sums its tokens' losses and divides by
     # the update's token count; DDP averages over processes, hence the world-size factor.
     scale = procs.world_size / count
