@@ -8,10 +8,10 @@ DEMO_OUT ?= out/demo
 setup:
 	@bash scripts/setup.sh
 
-## The main job on the built-in default: the story world, spoken by espeak-ng.
+## The main job on the built-in default: the tiny scaling study, world to report
+## (configs/study/tiny.yaml); a rerun resumes, and finishes in seconds once done.
 demo: setup
-	$(PY) -m slmscale world --out $(DEMO_OUT)/world
-	$(PY) -m slmscale synth $(DEMO_OUT)/world --out $(DEMO_OUT)/speech
+	$(PY) -m slmscale study --out $(DEMO_OUT)
 
 ## All tests: the fast default run, then the tiny end-to-end (integration) runs.
 test: setup

@@ -83,10 +83,15 @@ def test_field_docs_and_describe():
 def _config_classes():
     """Every stage config class, by the configs/<stage>/ folder that holds its YAML files."""
     from slmscale.audio.synth_config import SynthConfig
+    from slmscale.evaluate.eval_config import EvalConfig
     from slmscale.lm.train_config import TrainConfig
+    from slmscale.scaling.fit_config import FitConfig
+    from slmscale.study_config import StudyConfig
+    from slmscale.sweep.sweep_config import SweepConfig
     from slmscale.units.tokenizer import TokenizerConfig
     from slmscale.world.config import WorldConfig
-    return {"world": WorldConfig, "synth": SynthConfig, "tokenizer": TokenizerConfig, "train": TrainConfig}
+    return {"world": WorldConfig, "synth": SynthConfig, "tokenizer": TokenizerConfig, "train": TrainConfig,
+            "eval": EvalConfig, "fit": FitConfig, "sweep": SweepConfig, "study": StudyConfig}
 
 
 def _all_config_classes():
@@ -96,9 +101,11 @@ def _all_config_classes():
     from slmscale.lm.generate import SamplingConfig
     from slmscale.lm.model import ModelShape
     from slmscale.units.text_units import TextUnitsConfig
+    from slmscale.sweep.sweep_config import Grid, SlurmConfig, Variant
     from slmscale.units.unigram import UnigramConfig
+    from slmscale.vocoder.mean_mel import VocoderConfig
     return [*_config_classes().values(), FolderImportConfig, LibriSpeechImportConfig, TinyStoriesImportConfig,
-            TextUnitsConfig, UnigramConfig, SamplingConfig, ModelShape]
+            TextUnitsConfig, UnigramConfig, SamplingConfig, ModelShape, Grid, Variant, SlurmConfig, VocoderConfig]
 
 
 def test_every_config_field_is_documented():

@@ -96,9 +96,11 @@ def test_a_killed_run_resumes_onto_the_uninterrupted_curve(tmp_path):
     assert record["test_loss"] == pytest.approx(reference["test_loss"], abs=1e-5)
 
 
-def test_acceptance_tiny_lm_on_spoken_shards(tmp_path):
+def test_acceptance_tiny_lm_on_spoken_shards_and_its_zero_shot_eval(tmp_path):
     """Issue 4: on units of espeak speech (issue 3), the loss falls well below the unigram
-    entropy of the units; run.json is complete; the HF export loads and matches."""
+    entropy of the units; run.json is complete; the HF export loads and matches.
+    Issue 5: the run evaluated on the world's spoken benchmarks has all four tasks, and a
+    text-arm run is scored on the same items as text."""
     world, spoken, tok, units = (tmp_path / n for n in ("world", "spoken", "tok", "units"))
     assert main(["world", "--out", str(world), "--config", str(ROOT / "configs/world/tiny.yaml")]) == 0
     assert main(["synth", str(world), "--out", str(spoken)]) == 0
@@ -118,3 +120,23 @@ def test_acceptance_tiny_lm_on_spoken_shards(tmp_path):
     tokens = torch.tensor([[int(t) for t in (units / "test.bin").read_bytes()[:512:2]]])
     with torch.no_grad():
         assert (hf(tokens).logits - load_pretrained(run_dir)(tokens)).abs().max().item() <= 1e-4
+
+    cache = f"cache_dir={tmp_path / 'cache'}"
+    assert main(["eval", str(run_dir), "--benchmark", str(spoken / "benchmarks"), cache, "threads=1"]) == 0
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    items = {f.stem: len(f.read_text().splitlines()) for f in (world / "benchmarks").glob("*.jsonl")}
+    tasks = {name: task for bench in evaluation["benchmarks"].values() for name, task in bench["tasks"].items()}
+    assert tasks["lexical/dev"]["model"]["mean"]["n_pairs"] == items["lexical"]
+    assert tasks["syntactic/dev"]["model"]["mean"]["n_pairs"] == items["syntax"]
+    assert {"swuggy", "sblimp", "ssc", "tsc", "kn5_sblimp"} <= set(evaluation["metrics"])
+    assert json.loads((run_dir / "run.json").read_text())["downstream"] == evaluation["metrics"]
+
+    text_units, text_run = tmp_path / "text_units", tmp_path / "text_run"
+    assert main(["tokenize-text", str(world / "text.jsonl"), "--out", str(text_units)]) == 0
+    assert main(["train", "--units", str(text_units), "--size", "tiny-L2", "--tokens", "100000", "--out",
+                 str(text_run), "threads=1"]) == 0
+    assert main(["eval", str(text_run), "--benchmark", str(world / "benchmarks"), cache, "threads=1"]) == 0
+    text_eval = json.loads((text_run / "eval.json").read_text())
+    text_tasks = text_eval["benchmarks"]["benchmarks"]["tasks"]
+    assert text_tasks["syntax"]["model"]["mean"]["n_pairs"] == items["syntax"]
+    assert {"swuggy", "sblimp", "ssc", "tsc"} <= set(text_eval["metrics"])

@@ -18,8 +18,7 @@ from slmscale.files import StageError
 
 T = TypeVar("T")
 
-# (name, module, one-line help). Later stages of DESIGN.md (eval, sweep, fit, report,
-# generate, vocoder, study) are added here as they land.
+# (name, module, one-line help), in pipeline order.
 COMMANDS: list[tuple[str, str, str]] = [
     ("world", "slmscale.world.command", "generate the built-in story world: text corpus and benchmark pairs"),
     ("synth", "slmscale.audio.synth_command", "speak a text.jsonl or world offline (espeak-ng, Piper) into a corpus and benchmark folders"),
@@ -32,6 +31,13 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("sizes", "slmscale.lm.sizes_command", "list the model size presets with exact parameter counts"),
     ("train", "slmscale.lm.train_command", "train a Llama unit LM to an exact token budget (resumable; DDP under torchrun)"),
     ("export", "slmscale.lm.export_command", "export a trained run as a Hugging Face LlamaForCausalLM directory"),
+    ("eval", "slmscale.evaluate.eval_command", "zero-shot accuracy of a run on sWUGGY, sBLIMP, StoryCloze or any minimal pairs; or score a submission"),
+    ("sweep", "slmscale.sweep.sweep_command", "run an N x D grid of unit LMs (train + eval) on local processes or Slurm; `sweep plan` to preview"),
+    ("fit", "slmscale.scaling.fit_command", "fit a scaling law (Chinchilla, data-constrained, Kaplan, isoFLOP) or downstream scaling to a results table"),
+    ("report", "slmscale.report.report_command", "the study's report from a sweep: the paper's figures, fitted laws and exponents with intervals, report.md"),
+    ("generate", "slmscale.vocoder.generate_command", "continue a spoken prompt with a trained run and vocode it to a 16 kHz wav"),
+    ("vocoder", "slmscale.vocoder.vocoder_command", "learn the weight-free unit vocoder (mean log-mel + durations) of a tokenizer from a corpus"),
+    ("study", "slmscale.study_command", "the main job: world to report, the whole scaling study (tiny by default), resumable"),
 ]
 
 

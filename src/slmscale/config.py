@@ -79,6 +79,10 @@ def _coerce(value: Any, tp: Any, key: str, from_text: bool) -> Any:
         return tuple(_coerce(v, item_tp, f"{key}[{i}]", from_text) for i, v in enumerate(value))
     if tp is Any:
         return value
+    if dataclasses.is_dataclass(tp):  # an item of a list of groups, e.g. a sweep's grids
+        if isinstance(value, tp):
+            return value
+        return from_dict(tp, value, key + ".")
     if tp is bool:
         if isinstance(value, bool):
             return value

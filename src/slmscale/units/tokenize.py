@@ -180,7 +180,7 @@ def _fingerprint(tokenizer_fp: str, dedup: bool, items: list[Item]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _tokenize(items: list[Item], tokenizer_dir: str | Path, out_dir: str | Path, dedup: bool | None,
+def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | Path, dedup: bool | None,
               skip_bad: bool, workers: int, source: str) -> dict[str, Any]:
     tok = load_tokenizer(tokenizer_dir)
     dedup = tok.dedup if dedup is None else dedup
@@ -248,12 +248,12 @@ def tokenize_corpus(corpus_dir: str | Path, tokenizer_dir: str | Path, out_dir: 
     # Manifest order within each split.
     order = {split: n for n, split in enumerate(dict.fromkeys(i.split for i in items))}
     items.sort(key=lambda i: order[i.split])
-    return _tokenize(items, tokenizer_dir, out_dir, dedup, skip_bad, workers, str(Path(corpus_dir).resolve()))
+    return tokenize_items(items, tokenizer_dir, out_dir, dedup, skip_bad, workers, str(Path(corpus_dir).resolve()))
 
 
 def tokenize_audio_folder(folder: str | Path, tokenizer_dir: str | Path, out_dir: str | Path,
                           dedup: bool | None = True, skip_bad: bool = False, workers: int = 0) -> dict[str, Any]:
     """Tokenize a benchmark folder of audio files (no manifest): one split named after
     the folder, ids = file stems. The same code path as a corpus."""
-    return _tokenize(folder_items(folder), tokenizer_dir, out_dir, dedup, skip_bad, workers,
+    return tokenize_items(folder_items(folder), tokenizer_dir, out_dir, dedup, skip_bad, workers,
                      str(Path(folder).resolve()))

@@ -1,0 +1,1 @@
+"""Zero-shot evaluation: benchmark layouts, likelihood scoring, aggregation, baselines."""

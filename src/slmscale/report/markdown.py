@@ -1,0 +1,215 @@
+"""report.md from report.json's numbers: the fitted laws like Table 5 of Cuervo & Marxer 2024,
+the downstream exponents and the speech-vs-text comparison like their Table 4, compute-optimal
+allocation (Hoffmann et al. 2022), the extrapolation check, the issue's acceptance lines, the
+n-gram baseline, the runs and the failed runs. Every number is printed by `fmt`, with its 95%
+interval where one was measured.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+PAPER_TABLE5 = {
+    "Text (Muennighoff et al.)": {"E": 1.87, "A": 521, "B": 1488, "alpha": 0.35, "beta": 0.35},
+    "Speech": {"E": 1.73, "A": 13.9, "B": 39.8, "alpha": 0.25, "beta": 0.24},
+    "Speech, unigram": {"E": 1.42, "A": 3.85, "B": 8.90, "alpha": 0.15, "beta": 0.16},
+}
+"""Published reference constants (Cuervo & Marxer 2024, Table 5; PAPER.md §4), shown beside the fits."""
+LAW = ("E", "A", "B", "alpha", "beta")
+SYMBOL = {"alpha": "α", "beta": "β"}
+
+
+def fmt(value: Any) -> str:
+    """Four significant digits; '–' for a missing number."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+
+def interval(ci: Any) -> str:
+    return f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else ""
+
+
+def pct(value: Any) -> str:
+    return "–" if value is None else f"{100 * value:.2f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _laws(report: dict) -> list[str]:
+    header = ["variant", *(SYMBOL.get(k, k) for k in LAW), "R² (loss)", "R² (log loss)", "converged", "runs"]
+    rows = []
+    for name, numbers in report["variants"].items():
+        fit = numbers["chinchilla"]
+        if "params" not in fit:
+            continue
+        ci = fit.get("ci", {})
+        rows.append([name, *(fmt(fit["params"][k]) + interval(ci.get(k, {}).get("ci95")) for k in LAW),
+                     fmt(fit["r2"]), fmt(fit["r2_log"]), fmt(fit["converged"]), str(fit["n_points"])])
+    rows += [[f"paper: {name}", *(fmt(values[k]) for k in LAW), "–", "–", "–", "–"]
+             for name, values in PAPER_TABLE5.items()]
+    note = (f"95% intervals: bootstrap over runs ({report['bootstrap']} resamples)." if report["bootstrap"]
+            else "No bootstrap (intervals not measured).")
+    return ["## Fitted laws (like the paper's Table 5)", "", "L̂(N, D) = E + A/N^α + B/D^β on single-epoch runs "
+            "(Huber on log loss, L-BFGS from Hoffmann's grid). " + note, "", *_table(header, rows), ""]
+
+
+def _allocation(report: dict) -> list[str]:
+    lines = ["## Compute-optimal allocation", "",
+             "N_opt = G·(C/6)^a, D_opt = G⁻¹·(C/6)^b (Hoffmann et al. 2022).", ""]
+    for name, numbers in report["variants"].items():
+        fit = numbers["chinchilla"]
+        if "params" not in fit:
+            continue
+        opt, ci = fit["compute_optimal"], fit.get("ci", {})
+        lines.append(f"**{name}**: a = {fmt(opt['a'])}{interval(ci.get('a', {}).get('ci95'))}, "
+                     f"b = {fmt(opt['b'])}{interval(ci.get('b', {}).get('ci95'))}, "
+                     f"G = {fmt(opt['G'])}{interval(ci.get('G', {}).get('ci95'))}")
+        front = fit["frontier"]
+        rows = [[fmt(c), fmt(n), fmt(d), fmt(t), fmt(loss)] for c, n, d, t, loss in
+                zip(front["flops"], front["N_opt"], front["D_opt"], front["tokens_per_param"], front["loss"])]
+        lines += ["", *_table(["C (FLOPs)", "N_opt", "D_opt", "tokens/param", "predicted loss"], rows), ""]
+    return lines if len(lines) > 4 else []
+
+
+def _extrapolation(report: dict) -> list[str]:
+    rows = []
+    for name, numbers in report["variants"].items():
+        ext = numbers["chinchilla"].get("extrapolation")
+        if ext is None:
+            continue
+        if "skipped" in ext:
+            rows.append([name, "–", "–", "–", "–", "–", ext["skipped"]])
+            continue
+        rows.append([name, fmt(ext["threshold"]), str(ext["n_fit"]), str(ext["n_heldout"]),
+                     pct(ext["mean_abs_relative_error"]), pct(ext["max_abs_relative_error"]),
+                     ", ".join(f"{r}: {100 * e:+.2f}%" for r, e in zip(ext["heldout_run_ids"], ext["relative_error"]))])
+    if not rows:
+        return []
+    return ["## Extrapolation check", "", "Fit on the runs below a compute threshold, predict the largest-compute "
+            "runs held out.", "", *_table(["variant", "threshold (FLOPs)", "fit on", "held out", "mean |rel. error|",
+                                           "max |rel. error|", "per held-out run"], rows), ""]
+
+
+def _acceptance(report: dict) -> list[str]:
+    acc = report["acceptance"]
+    verdict = {True: "PASS", False: "FAIL"}
+    r2, ext = acc["r2_log"], acc["extrapolation"]
+    variant = acc.get("variant", report["main_variant"])
+    return ["## Acceptance (issue 7)", "",
+            f"- {verdict[r2['pass']]}: R² on log loss ≥ {fmt(r2.get('threshold', 0.95))} for {variant}: "
+            + (fmt(r2["value"]) if "value" in r2 else r2.get("why", "not measured")),
+            f"- {verdict[ext['pass']]}: largest-compute runs predicted within {pct(ext.get('threshold', 0.03))} "
+            f"for {variant}: max |relative error| {pct(ext.get('value'))}, mean {pct(ext.get('mean'))}"
+            + (f" ({ext['why']})" if "why" in ext else ""), ""]
+
+
+def _downstream(report: dict) -> list[str]:
+    rows = []
+    for name, numbers in report["variants"].items():
+        env = numbers["loss_envelope"]
+        if "gamma" in env:
+            rows.append([name, "loss (min per FLOP)", fmt(env["gamma"]) + interval(env["gamma_ci95"]),
+                         fmt(env["r2_log"]), f"{env['n_envelope']}", "–", "–"])
+        for metric, fit in numbers["downstream"].items():
+            if "gamma" not in fit:
+                rows.append([name, metric, "–", "–", "–", "–", fit.get("skipped", "")])
+                continue
+            line = fit.get("loss_fit", {})
+            rows.append([name, metric, fmt(fit["gamma"]) + interval(fit["gamma_ci95"]), fmt(fit["r2_log"]),
+                         f"{fit['n_fit']} of {fit['n_envelope']}", fmt(fit["saturation_flops"]),
+                         f"slope {fmt(line['slope'])}, r {fmt(line['r'])}{interval(line['r_ci95'])}, n {line['n']}"
+                         if "slope" in line else line.get("error", "–")])
+    return ["## Scaling exponents with compute", "", "Q ∝ C^γ fitted to the envelope of best score per FLOP "
+            "before saturation (downstream); loss: L ∝ C^γ on the min-loss envelope. Last column: the metric "
+            "against test loss, linear fit before saturation, Pearson r with its 95% interval.", "",
+            *_table(["variant", "quantity", "γ [95% CI]", "R² (log)", "envelope points fitted", "saturation at C",
+                     "against test loss"], rows), ""]
+
+
+def _comparison(report: dict) -> list[str]:
+    rows = []
+    for metric, row in report["comparison"].items():
+        published = report["paper"]["table4"]
+        column = row["table4_column"]
+        if column and not row.get("text_arm") and not row.get("pythia"):
+            rows.append([metric, "none measured", fmt(row["speech_gamma"]) + interval(row["speech_gamma_ci95"]),
+                         "–", "–", "–", f"{fmt(published['speech'][column])} / {fmt(published['text'][column])}",
+                         fmt(report["paper"]["ratios"][column])])
+        for label, key in ((f"text arm ({report['text_arm']})", "text_arm"), ("Pythia BLiMP", "pythia")):
+            other = row.get(key)
+            if not other:
+                continue
+            if "error" in other:
+                rows.append([metric, label, fmt(row["speech_gamma"]), "–", other["error"], "–", "–", "–"])
+                continue
+            paper = other.get("paper", {})
+            rows.append([metric, label, fmt(row["speech_gamma"]) + interval(row["speech_gamma_ci95"]),
+                         fmt(other["text_gamma"]) + interval(other["text_gamma_ci95"]),
+                         fmt(other["ratio"]) + (f" (bounds {fmt(other['ratio_bounds'][0])}–"
+                                                f"{fmt(other['ratio_bounds'][1])})" if other["ratio_bounds"] else ""),
+                         fmt(other["compute_multiplier_per_decade"]) + "×",
+                         f"{fmt(paper['speech_gamma'])} / {fmt(paper['text_gamma'])}" if paper else "–",
+                         f"{fmt(paper['published_ratio'])} ({fmt(paper['compute_multiplier_per_decade'])}×)"
+                         if paper else "–"])
+    if not rows:
+        return ["## Speech against text (like Table 4)", "", "Not measured: no text arm in the sweep and no "
+                "sBLIMP exponent to set against Pythia.", ""]
+    return ["## Speech against text (like the paper's Table 4)", "", f"Speech: {report['main_variant']}. Ratio = "
+            "γ_text/γ_speech: the gain text gets from 10× compute costs speech 10^ratio× (bounds: from the ends of "
+            "the two intervals, not a confidence interval).", "",
+            *_table(["metric", "text reference", "γ speech", "γ text", "ratio", "compute per text decade",
+                     "paper γ speech / text", "paper ratio (per decade)"], rows), ""]
+
+
+def _ngram(report: dict) -> list[str]:
+    lines = []
+    for name in [report["main_variant"], report["text_arm"]]:
+        if not name:
+            continue
+        best = report["variants"][name]["ngram"]
+        rows = [[m, fmt(s["lm"]), fmt(s["baseline"]), fmt(s["difference"])] for m, s in best["metrics"].items()]
+        if rows:
+            lines += [f"Best run of {name}: {best['run_id']} (loss {fmt(best['loss'])}, N {fmt(best['params'])}, "
+                      f"D {fmt(best['tokens'])})", "", *_table(["metric", "LM", "n-gram", "LM − n-gram"], rows), ""]
+    return ["## Accuracy against the n-gram baseline", "", *lines] if lines else []
+
+
+def _runs(report: dict) -> list[str]:
+    metrics = report["metrics"]
+    header = ["run", "variant", "size", "N", "D", "epochs", "C", "loss", *metrics]
+    rows = [[r["run_id"], r["variant"], r.get("size", ""), *(fmt(_float(r.get(k))) for k in
+             ("params", "tokens", "epochs", "flops", "loss")), *(fmt(_float(r.get(m))) for m in metrics)]
+            for r in report["runs"]]
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(report["status_counts"].items()))
+    lines = ["## Runs", "", f"{counts}.", "", *_table(header, rows), "", "## Failed runs", ""]
+    lines += [f"- {f['run_id']} ({f['variant']}, {f['size']}, D {f['tokens']}): {f['error']}" for f in report["failed"]]
+    return lines + (["None."] if not report["failed"] else []) + [""]
+
+
+def _float(text: Any) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def render(report: dict) -> str:
+    lines = ["# Scaling report", "", f"Sweep: `{report['sweep']}`. Main speech variant: "
+             f"**{report['main_variant']}** ({report['main_variant_why']}); text arm: **{report['text_arm']}** "
+             f"({report['text_arm_why']}).", ""]
+    lines += _acceptance(report)
+    lines += ["## Figures", ""]
+    for figure in report["figures"]:
+        lines += [f"**Figure {figure['figure']}.** {figure['caption']}", "",
+                  f"![{figure['caption']}]({figure['file']})", ""]
+    if report["skipped"]:
+        lines += ["## Skipped", "", *(f"- {s['what']}: {s['why']}" for s in report["skipped"]), ""]
+    for part in (_laws, _allocation, _extrapolation, _downstream, _comparison, _ngram, _runs):
+        lines += part(report)
+    return "\n".join(lines)

@@ -1,0 +1,189 @@
+"""`make_report(sweep_dir, out_dir)`: the study's report from a sweep's results.csv, after
+Cuervo & Marxer 2024 ("Scaling Properties of Speech Language Models"): Figures 1–5 and the
+iso-loss contours as PNG, Tables 4 and 5 and the rest in report.md, every number in report.json.
+
+Generic over sweeps: completed runs are grouped by variant; a variant with enough sizes and
+budgets gets a Chinchilla fit, every variant its downstream exponents; the comparisons (text arm,
+corpora, tokenizers) are drawn when the sweep has the variants they need and listed as skipped,
+with the reason, when it does not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slmscale.files import write_json, write_text
+from slmscale.log import get_logger
+from slmscale.report import figures
+from slmscale.report.analysis import (EXTRAPOLATION_TARGET, R2_LOG_TARGET, chinchilla_analysis, exponent_comparison,
+                                      loss_envelope, metric_scaling, ngram_comparison)
+from slmscale.report.markdown import render
+from slmscale.report.runs import SINGLE_EPOCH, Sweep, VariantRuns, read_sweep
+from slmscale.report.select import corpus_groups, main_variant, text_arm, tokenizer_pair
+from slmscale.scaling.text_reference import PAPER_RATIOS, PAPER_TABLE4, pythia_reference, table4_column
+
+log = get_logger(__name__)
+REPORT_JSON, REPORT_MD = "report.json", "report.md"
+
+
+def json_ready(value: Any) -> Any:
+    """numpy scalars as Python numbers, NaN and infinities as null (report.json stays strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _variant_numbers(variant: VariantRuns, metrics: list[str], bootstrap: int, seed: int, init_grid) -> dict:
+    single = variant.single_epoch()
+    log.info("report: variant %s (%d runs)", variant.name, len(variant.table))
+    return {"modality": variant.modality, "corpus": variant.corpus, "tokenizer": variant.tokenizer,
+            "grids": sorted(variant.grids), "n_runs": len(variant.table), "n_single_epoch": len(single),
+            "chinchilla": chinchilla_analysis(variant, bootstrap, seed, init_grid),
+            "loss_envelope": loss_envelope(single, bootstrap, seed) if len(single)
+            else {"skipped": "no single-epoch runs"},
+            "downstream": metric_scaling(variant, metrics, bootstrap, seed),
+            "ngram": ngram_comparison(variant, metrics)}
+
+
+def _acceptance(main: VariantRuns | None, numbers: dict) -> dict[str, Any]:
+    """Issue 7's two checks on the main variant's law."""
+    fit = numbers[main.name]["chinchilla"] if main else {"skipped": "no main speech variant"}
+    if "params" not in fit:
+        why = fit.get("skipped", "no fit")
+        return {"r2_log": {"pass": False, "why": why}, "extrapolation": {"pass": False, "why": why}}
+    extrapolation = fit["extrapolation"]
+    worst = extrapolation.get("max_abs_relative_error")
+    return {"variant": main.name,
+            "r2_log": {"value": fit["r2_log"], "threshold": R2_LOG_TARGET, "pass": fit["r2_log"] >= R2_LOG_TARGET},
+            "extrapolation": {"value": worst, "mean": extrapolation.get("mean_abs_relative_error"),
+                              "threshold": EXTRAPOLATION_TARGET, "n_heldout": extrapolation.get("n_heldout"),
+                              "pass": worst is not None and worst <= EXTRAPOLATION_TARGET,
+                              **({"why": extrapolation["skipped"]} if "skipped" in extrapolation else {})}}
+
+
+class _Figures:
+    """Collects the written figures and the skipped ones, with captions."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir, self.written, self.skipped = out_dir, [], []
+
+    def add(self, number: str, name: str, caption: str, draw) -> None:
+        self.written.append({"figure": number, "file": draw(self.out_dir / name), "caption": caption})
+
+    def skip(self, what: str, why: str) -> None:
+        log.info("report: skipped %s: %s", what, why)
+        self.skipped.append({"what": what, "why": why})
+
+
+def _draw(sweep: Sweep, numbers: dict, main: VariantRuns | None, text: VariantRuns | None, pythia: dict | None,
+          out: _Figures) -> dict[str, Any]:
+    """Figures 1–5 and the iso-loss contours; returns the comparisons' variant choices."""
+    from slmscale.scaling.figures import isoloss
+    for variant in sweep.speech():
+        env, single = numbers[variant.name]["loss_envelope"], variant.single_epoch()
+        if len(np.unique(single.tokens)) < 2:
+            # One budget per size draws no curves: such runs (a corpus comparison) are Figure 3's.
+            out.skip(f"Figure 1 ({variant.name})", f"{len(np.unique(single.tokens))} single-epoch token budget(s); "
+                     "the per-size curves need 2")
+        elif "gamma" in env:
+            out.add("1", f"fig1_loss_vs_compute_{variant.name}.png",
+                    f"Test loss against compute, {variant.name}" + (" (main)" if variant is main else ""),
+                    lambda p, v=variant, e=env: figures.loss_vs_compute(v, e, p))
+        else:
+            out.skip(f"Figure 1 ({variant.name})", env.get("skipped", "no single-epoch runs"))
+    if not sweep.speech():
+        out.skip("Figures 1, 2, 4, 5", "the sweep has no completed speech runs")
+    main_fits = numbers[main.name]["downstream"] if main else {}
+    text_fits = numbers[text.name]["downstream"] if text else {}
+    scaled = [m for m, fit in main_fits.items() if "gamma" in fit]
+    if main and scaled:
+        if text is None:
+            out.skip("Figure 2 text arm", "the sweep has no text-arm runs; Pythia is the only text reference")
+        out.add("2", "fig2_downstream_vs_compute.png", f"Downstream metrics against compute, {main.name}"
+                + (f" beside the text arm {text.name}" if text else "") + (" and Pythia BLiMP" if pythia else ""),
+                lambda p: figures.downstream_vs_compute(main, main_fits, text, text_fits, pythia, scaled, p))
+    elif main:
+        out.skip("Figure 2", f"no downstream metric could be fitted on {main.name}")
+    groups, why = corpus_groups(sweep)
+    for group in groups:
+        members = [sweep.variants[n] for n in group["variants"]]
+        measured = [m for m in sweep.metrics if any(np.isfinite(v.table.metrics[m]).any() for v in members)]
+        out.add("3", f"fig3_corpus_{group['modality']}_{group['tokenizer']}.png",
+                f"Corpora at equal tokens across sizes ({group['modality']}, {group['tokenizer']}): "
+                + ", ".join(f"{v.name} = {v.corpus}" for v in members),
+                lambda p, vs=members, g=group, ms=measured: figures.corpus_comparison(vs, g["variants"], ms, p))
+    if not groups:
+        out.skip("Figure 3", why)
+    pairs = [(v, numbers[v.name]["downstream"], c) for v, c in ((main, figures.SPEECH), (text, figures.TEXT)) if v]
+    linear = [m for m in sweep.metrics if any("slope" in f.get(m, {}).get("loss_fit", {}) for _, f, _ in pairs)]
+    if linear:
+        out.add("4", "fig4_downstream_vs_loss.png", "Downstream metrics against test loss, linear fits before "
+                "saturation", lambda p: figures.downstream_vs_loss(pairs, linear, p))
+    else:
+        out.skip("Figure 4", "no metric has a loss-metric fit (needs ≥4 runs before saturation)")
+    pair, why = tokenizer_pair(sweep, main)
+    if pair:
+        with_loss = all(np.isfinite(v.bits_per_second[v.table.epochs <= SINGLE_EPOCH]).any() for v in pair)
+        if not with_loss:
+            out.skip("Figure 5 loss panel", "loss_bits_per_second is missing; nats/token are not comparable "
+                     "across tokenizers")
+        fits = {v.name: numbers[v.name]["downstream"] for v in pair}
+        metrics = [m for m in sweep.metrics if any("gamma" in fits[v.name].get(m, {}) for v in pair)]
+        if with_loss or metrics:
+            out.add("5", "fig5_tokenizers.png", f"{pair[0].name} ({pair[0].tokenizer}) against {pair[1].name} "
+                    f"({pair[1].tokenizer})", lambda p: figures.tokenizers(pair, fits, metrics, p, with_loss))
+    else:
+        out.skip("Figure 5", why)
+    for variant in sweep.variants.values():
+        fit = numbers[variant.name]["chinchilla"]
+        if "params" in fit:
+            out.add("iso-loss", f"isoloss_{variant.name}.png", f"Iso-loss contours and compute-optimal frontier, "
+                    f"{variant.name}", lambda p, v=variant, f=fit: isoloss(v.single_epoch(), f, p))
+        else:
+            out.skip(f"Chinchilla fit and iso-loss ({variant.name})", fit["skipped"])
+    return {"corpus_groups": groups, "tokenizer_pair": [v.name for v in pair]}
+
+
+def make_report(sweep_dir: str | Path, out_dir: str | Path, bootstrap: int = 1000, seed: int = 0,
+                init_grid: dict | None = None) -> dict[str, Any]:
+    """Write OUT/report.md, OUT/report.json and the figures; returns the report.json content.
+    `init_grid`: the Chinchilla fits' initialisation grid (default Hoffmann's 4,500 starts)."""
+    from threadpoolctl import threadpool_limits
+    sweep = read_sweep(sweep_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with threadpool_limits(1):  # the fits are many tiny BLAS calls (see scaling/fit.py)
+        numbers = {v.name: _variant_numbers(v, sweep.metrics, bootstrap, seed, init_grid)
+                   for v in sweep.variants.values()}
+    main, main_why = main_variant(sweep)
+    text, text_why = text_arm(sweep, main)
+    main_fits = numbers[main.name]["downstream"] if main else {}
+    blimp = any(table4_column(m) == "blimp" and "gamma" in f for m, f in main_fits.items())
+    pythia = pythia_reference("blimp", bootstrap=bootstrap, seed=seed) if blimp else None
+    drawn = _Figures(out_dir)
+    choices = _draw(sweep, numbers, main, text, pythia, drawn)
+    report = {
+        "sweep": str(sweep.path), "status_counts": sweep.status_counts, "metrics": sweep.metrics,
+        "bootstrap": bootstrap, "seed": seed,
+        "main_variant": main.name if main else None, "main_variant_why": main_why,
+        "text_arm": text.name if text else None, "text_arm_why": text_why,
+        "variants": numbers, "pythia": pythia,
+        "comparison": exponent_comparison(main_fits, numbers[text.name]["downstream"] if text else None, pythia),
+        "acceptance": _acceptance(main, numbers), **choices,
+        "figures": drawn.written, "skipped": drawn.skipped, "failed": sweep.failed,
+        "runs": sweep.rows,
+        "paper": {"table4": PAPER_TABLE4, "ratios": PAPER_RATIOS},
+    }
+    report = json_ready(report)
+    write_json(out_dir / REPORT_JSON, report)
+    write_text(out_dir / REPORT_MD, render(report))
+    return report

@@ -1,0 +1,1 @@
+"""Scaling laws: results tables, parametric fits, compute-optimal allocation, downstream scaling."""

@@ -1,0 +1,60 @@
+"""Typed config of `slmscale fit` (flags and key=value overrides map onto it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Law = Literal["chinchilla", "data-constrained", "kaplan", "isoflop", "downstream"]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Which law is fitted to a results table, and how."""
+
+    law: Law = "chinchilla"
+    """chinchilla (Hoffmann Approach 3), data-constrained (Muennighoff: R_D*, R_N* on top of a base law),
+    kaplan, isoflop (Hoffmann Approach 2) or downstream (a metric against compute and loss)."""
+    delta: float = 1e-3
+    """Huber delta on log-loss residuals (Hoffmann's 1e-3; the paper used 0.03, PAPER.md §4)."""
+    fix: str = ""
+    """Parameters held constant, "name=value,name=value" (E, A, B, alpha, beta; for data-constrained all
+    five base constants fixed means only R_D*, R_N* are fitted)."""
+    tie_alpha_beta: bool = False
+    """Fit one exponent for N and D (Muennighoff et al.'s base law)."""
+    bootstrap: int = 0
+    """Resamples for standard errors and 95% intervals (0 = none; 1000 is a good default)."""
+    seed: int = 0
+    """Seed of the bootstrap."""
+    drop_highest_loss: int = 0
+    """Drop this many highest-loss rows before fitting (Epoch AI drops 5 of the Chinchilla points)."""
+    extrapolate_below: float = 0.0
+    """Extrapolation check: fit on runs below this many FLOPs, report the error on the rest (0 = off)."""
+    isoflop_tolerance: float = 0.1
+    """isoflop: runs whose FLOPs agree within this relative tolerance form one budget."""
+    metric: str = ""
+    """downstream: the metric column (e.g. sblimp, ssc, tsc)."""
+    text_reference: str = ""
+    """downstream: "pythia" adds the text models' exponent and the speech-vs-text comparison."""
+
+    def __post_init__(self) -> None:
+        from slmscale.config import ConfigError
+        if self.delta <= 0:
+            raise ConfigError(f"delta={self.delta} must be > 0")
+        for name in ("bootstrap", "drop_highest_loss"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 0")
+        if self.text_reference not in ("", "pythia"):
+            raise ConfigError(f"text_reference={self.text_reference!r}: the shipped reference is 'pythia'")
+
+    def fixed(self) -> dict[str, float]:
+        """`fix` parsed; a malformed item is a ConfigError naming it."""
+        from slmscale.config import ConfigError
+        out: dict[str, float] = {}
+        for item in filter(None, (part.strip() for part in self.fix.split(","))):
+            name, _, value = item.partition("=")
+            try:
+                out[name.strip()] = float(value)
+            except ValueError:
+                raise ConfigError(f"fix: {item!r} is not name=number") from None
+        return out

@@ -1,0 +1,324 @@
+"""Minimisers for the scaling-law fits: a batched L-BFGS that runs thousands of starts at once,
+a tight scipy polish, and the convergence check every reported fit must pass.
+
+Hoffmann et al. 2022 (Approach 3) fit their law with L-BFGS from a 4,500-point grid of starts;
+Besiroglu et al. 2024 (Epoch AI) showed that a loose stopping rule leaves that fit far from the
+optimum. The batched L-BFGS (Nocedal 1980; Liu & Nocedal 1989: limited-memory two-loop recursion;
+weak-Wolfe bracketing line search as in Lewis & Overton 2013, with a quadratic first cut) keeps a
+separate history, line search and stopping flag per start, so the whole grid (or all bootstrap
+replicates) costs one numpy pass per iteration instead of one Python-level optimiser run per start.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import OptimizeResult, minimize
+
+GRADIENT_RTOL = 1e-6
+"""A fit counts as converged when its gradient inf-norm is below GRADIENT_RTOL times the
+objective's gradient scale (see `gradient_tolerance`)."""
+
+# Status codes of BatchResult.status, one per start.
+RUNNING, GRADIENT_SMALL, NO_PROGRESS, MAX_ITER, LINE_SEARCH_FAILED = -1, 0, 1, 2, 3
+STATUS_NAMES = {GRADIENT_SMALL: "gradient", NO_PROGRESS: "ftol", MAX_ITER: "max_iter",
+                LINE_SEARCH_FAILED: "line_search"}
+
+BatchValueAndGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""(X: (k, P) points, rows: (k,) which starts of the batch they are) -> (f: (k,), g: (k, P)).
+`rows` lets an objective use per-start data (bootstrap weights); most ignore it."""
+
+
+@dataclass
+class BatchResult:
+    x: np.ndarray
+    """(S, P) final points."""
+    fun: np.ndarray
+    """(S,) objective at x."""
+    grad: np.ndarray
+    """(S, P) gradient at x."""
+    iterations: np.ndarray
+    status: np.ndarray
+    """Why each start stopped: GRADIENT_SMALL, NO_PROGRESS, MAX_ITER or LINE_SEARCH_FAILED."""
+    evaluations: int
+    """Batched calls of value_and_grad (each on the still-running starts only)."""
+
+    @property
+    def stopped_normally(self) -> np.ndarray:
+        """Every stop but MAX_ITER. A failed line search is how any L-BFGS ends when no float64
+        step lowers the objective any more (scipy's 'ABNORMAL'); whether that point is an optimum
+        or a stall is for the gradient to say (`check_converged`)."""
+        return self.status != MAX_ITER
+
+
+def _two_loop(grad, s_hist, y_hist, rho):
+    """-H·g per start from its (s, y) history; empty slots have rho = 0 and drop out."""
+    q = grad.copy()
+    memory = s_hist.shape[1]
+    alphas = np.zeros((len(grad), memory))
+    for i in range(memory - 1, -1, -1):  # newest pair is the last slot
+        alphas[:, i] = rho[:, i] * np.einsum("kp,kp->k", s_hist[:, i], q)
+        q -= alphas[:, i, None] * y_hist[:, i]
+    sy = np.einsum("kp,kp->k", s_hist[:, -1], y_hist[:, -1])
+    yy = np.einsum("kp,kp->k", y_hist[:, -1], y_hist[:, -1])
+    # Initial Hessian scaling s·y / y·y (Nocedal & Wright eq. 7.20); 1 until a pair exists.
+    gamma = np.where(rho[:, -1] > 0, sy / np.where(yy > 0, yy, 1.0), 1.0)
+    r = gamma[:, None] * q
+    for i in range(memory):
+        beta = rho[:, i] * np.einsum("kp,kp->k", y_hist[:, i], r)
+        r += (alphas[:, i] - beta)[:, None] * s_hist[:, i]
+    return -r
+
+
+def lbfgs_batched(value_and_grad: BatchValueAndGrad, x0: np.ndarray, *, memory: int = 10,
+                  max_iter: int = 1000, gtol: float | np.ndarray = 1e-10, ftol: float = 1e-15,
+                  max_line_search: int = 40, c1: float = 1e-4, c2: float = 0.9) -> BatchResult:
+    """Minimise S independent objectives from the S rows of x0 at once.
+
+    Each start stops on its own: gradient inf-norm <= gtol (a scalar or one per start), or a
+    relative decrease below ftol (scipy's L-BFGS-B rule), or max_iter, or a failed line search.
+    Stopped starts are no longer evaluated, so the cost falls as the batch converges."""
+    x = np.array(x0, dtype=np.float64, copy=True)
+    if x.ndim != 2:
+        raise ValueError(f"x0 must be (starts, params), got shape {x.shape}")
+    starts, dim = x.shape
+    gtol = np.broadcast_to(np.asarray(gtol, dtype=np.float64), (starts,))
+    f, g = value_and_grad(x, np.arange(starts))
+    evaluations = 1
+    s_hist = np.zeros((starts, memory, dim))
+    y_hist = np.zeros((starts, memory, dim))
+    rho = np.zeros((starts, memory))
+    iterations = np.zeros(starts, dtype=int)
+    status = np.full(starts, RUNNING)
+    status[np.abs(g).max(axis=1) <= gtol] = GRADIENT_SMALL
+    status[~np.isfinite(f)] = LINE_SEARCH_FAILED
+
+    for _ in range(max_iter):
+        rows = np.flatnonzero(status == RUNNING)
+        if rows.size == 0:
+            break
+        x_k, f_k, g_k = x[rows], f[rows], g[rows]
+        direction = _two_loop(g_k, s_hist[rows], y_hist[rows], rho[rows])
+        slope = np.einsum("kp,kp->k", g_k, direction)
+        uphill = ~(slope < 0)  # a stale history can fail to give descent: restart it from -g
+        if uphill.any():
+            direction[uphill] = -g_k[uphill]
+            slope[uphill] = -np.einsum("kp,kp->k", g_k[uphill], g_k[uphill])
+            rho[rows[uphill]] = 0.0
+        # Without curvature information the first step is scaled to unit length (as scipy does).
+        fresh = rho[rows, -1] == 0
+        step = np.where(fresh, np.minimum(1.0, 1.0 / np.linalg.norm(direction, axis=1)), 1.0)
+        x_new, f_new, g_new, evals, accepted = _wolfe_search(
+            value_and_grad, rows, x_k, f_k, direction, slope, step, max_line_search, c1, c2)
+        evaluations += evals
+        iterations[rows] += 1
+
+        failed = ~accepted
+        status[rows[failed]] = LINE_SEARCH_FAILED
+        ok = rows[accepted]
+        s_new = x_new[accepted] - x_k[accepted]
+        y_new = g_new[accepted] - g_k[accepted]
+        sy = np.einsum("kp,kp->k", s_new, y_new)
+        x[ok], f[ok], g[ok] = x_new[accepted], f_new[accepted], g_new[accepted]
+        # Keep only pairs with positive curvature so the implicit inverse Hessian stays positive
+        # definite; the Wolfe condition guarantees it except at round-off level.
+        keep = sy > 1e-300
+        kept = ok[keep]
+        s_hist[kept] = np.roll(s_hist[kept], -1, axis=1)
+        y_hist[kept] = np.roll(y_hist[kept], -1, axis=1)
+        rho[kept] = np.roll(rho[kept], -1, axis=1)
+        s_hist[kept, -1], y_hist[kept, -1], rho[kept, -1] = s_new[keep], y_new[keep], 1.0 / sy[keep]
+
+        f_old = f_k[accepted]
+        decrease = (f_old - f[ok]) / np.maximum.reduce([np.abs(f_old), np.abs(f[ok]), np.ones(len(ok))])
+        status[ok[decrease <= ftol]] = NO_PROGRESS
+        status[ok[np.abs(g[ok]).max(axis=1) <= gtol[ok]]] = GRADIENT_SMALL
+    status[status == RUNNING] = MAX_ITER
+    return BatchResult(x=x, fun=f, grad=g, iterations=iterations, status=status, evaluations=evaluations)
+
+
+_SPLIT_JOB: tuple | None = None  # (value_and_grad, x0, gtol, options) shared with forked workers
+
+
+def _run_block(block: np.ndarray) -> BatchResult:
+    value_and_grad, x0, gtol, options = _SPLIT_JOB
+    return lbfgs_batched(lambda x, rows: value_and_grad(x, block[rows]), x0[block], gtol=gtol[block], **options)
+
+
+def lbfgs_split(value_and_grad: BatchValueAndGrad, x0: np.ndarray, processes: int = 1,
+                gtol: float | np.ndarray = 1e-10, **options) -> BatchResult:
+    """`lbfgs_batched` with the starts split into `processes` blocks run in forked processes
+    (numpy's elementwise work is single-threaded, so a second core needs a second process).
+    Same results as one batch: every start is independent."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    gtol = np.broadcast_to(np.asarray(gtol, dtype=np.float64), (len(x0),))
+    if processes <= 1 or len(x0) < 2 * processes or "fork" not in mp.get_all_start_methods():
+        return lbfgs_batched(value_and_grad, x0, gtol=gtol, **options)
+    global _SPLIT_JOB
+    _SPLIT_JOB = (value_and_grad, x0, gtol, options)
+    try:
+        with mp.get_context("fork").Pool(processes) as pool:
+            parts = pool.map(_run_block, np.array_split(np.arange(len(x0)), processes))
+    finally:
+        _SPLIT_JOB = None
+    return BatchResult(**{name: np.concatenate([getattr(p, name) for p in parts])
+                          for name in ("x", "fun", "grad", "iterations", "status")},
+                       evaluations=sum(p.evaluations for p in parts))
+
+
+def _wolfe_search(value_and_grad, rows, x, f0, direction, slope, step, max_steps, c1, c2):
+    """Weak-Wolfe line search for every start at once: shrink a step that is too long (Armijo
+    fails), grow one that is too short (curvature fails; doubling until bracketed), bisect the
+    bracket.
+    A non-finite objective counts as too long. If the budget runs out, the best Armijo step so
+    far is taken; a start with none is reported as failed."""
+    k = len(rows)
+    lo, hi = np.zeros(k), np.full(k, np.inf)
+    t = step.copy()
+    done = np.zeros(k, dtype=bool)
+    x_out, f_out, g_out = x.copy(), f0.copy(), np.zeros_like(x)
+    best_armijo = np.zeros(k, dtype=bool)
+    evaluations = 0
+    for _ in range(max_steps):
+        todo = np.flatnonzero(~done)
+        if todo.size == 0:
+            break
+        x_try = x[todo] + t[todo, None] * direction[todo]
+        with np.errstate(all="ignore"):
+            f_try, g_try = value_and_grad(x_try, rows[todo])
+        evaluations += 1
+        finite = np.isfinite(f_try) & np.isfinite(g_try).all(axis=1)
+        armijo = finite & (f_try <= f0[todo] + c1 * t[todo] * slope[todo])
+        curvature = np.einsum("kp,kp->k", np.where(finite[:, None], g_try, 0.0), direction[todo]) \
+            >= c2 * slope[todo]
+        # Remember the best sufficient-decrease point in case the search runs out of budget.
+        better = armijo & (f_try < f_out[todo])
+        sel = todo[better]
+        x_out[sel], f_out[sel], g_out[sel], best_armijo[sel] = x_try[better], f_try[better], g_try[better], True
+        accept = armijo & curvature
+        done[todo[accept]] = True
+        too_long, too_short = todo[~armijo], todo[armijo & ~curvature]
+        hi[too_long] = t[too_long]
+        lo[too_short] = t[too_short]
+        # Too long: the minimiser of the quadratic through f(lo=0), slope and f(t), kept within
+        # [0.1, 0.5] of the bracket (Nocedal & Wright §3.5); bisection once lo > 0 or f is not finite.
+        t_long, f_long = t[too_long], np.where(finite, f_try, np.inf)[~armijo]
+        excess = f_long - f0[too_long] - slope[too_long] * t_long
+        with np.errstate(divide="ignore", invalid="ignore"):
+            quadratic = -slope[too_long] * t_long ** 2 / (2.0 * excess)
+        quadratic = np.where(np.isfinite(quadratic) & (lo[too_long] == 0), quadratic, 0.5 * t_long)
+        t[too_long] = np.where(lo[too_long] == 0, np.clip(quadratic, 0.1 * t_long, 0.5 * t_long),
+                               0.5 * (lo[too_long] + hi[too_long]))
+        t[too_short] = np.where(np.isfinite(hi[too_short]), 0.5 * (lo[too_short] + hi[too_short]),
+                                2.0 * t[too_short])
+        sel = todo[accept]
+        x_out[sel], f_out[sel], g_out[sel] = x_try[accept], f_try[accept], g_try[accept]
+    accepted = done | best_armijo
+    return x_out, f_out, g_out, evaluations, accepted
+
+
+def polish(fun_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
+           max_iter: int = 100_000) -> OptimizeResult:
+    """scipy L-BFGS-B with tolerances tight enough that it stops at the optimum, not on a
+    plateau of the objective (Besiroglu et al. 2024: default tolerances stall Hoffmann's fit)."""
+    return minimize(fun_and_grad, np.asarray(x0, dtype=np.float64), jac=True, method="L-BFGS-B",
+                    options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": max_iter, "maxfun": 10 * max_iter,
+                             "maxcor": 20})
+
+
+def polish_succeeded(result: OptimizeResult) -> bool:
+    """scipy's success, plus its 'ABNORMAL' line-search stop: with ftol = 1e-15 that is how
+    L-BFGS-B ends when no float64 step lowers the objective any more (typically when started at
+    an optimum already). Whether that point is an optimum or a stall is then decided by the
+    gradient (`check_converged`); iteration or evaluation limits are never success."""
+    return bool(result.success) or (result.status == 2 and "ABNORMAL" in str(result.message))
+
+
+def gradient_tolerance(weight_sum: float, delta: float, rtol: float = GRADIENT_RTOL) -> float:
+    """The convergence threshold on the gradient inf-norm of a summed-Huber objective.
+
+    Each point's Huber derivative is capped at delta, so weight_sum·delta is the size of the
+    gradient when the fit is off for every point (per unit sensitivity of the prediction to a
+    parameter); rtol = 1e-6 of that means the remaining slope could move the objective by a
+    negligible fraction of what a point-wide misfit would. The scale keeps the check independent
+    of the number of points and of delta (mean versus sum, bootstrap weights)."""
+    return rtol * weight_sum * delta
+
+
+def residual_tolerance(objective: float, weight_sum: float, rtol: float = GRADIENT_RTOL) -> float:
+    """The threshold for a fit whose residuals are far inside delta, where the Huber is a
+    least-squares objective f = |r|^2/2 and its gradient J^T r is bounded by |J| |r|: rtol times
+    sqrt(2 f W) is MINPACK's test that the residuals are orthogonal to every (unit-scale)
+    parameter direction to within rtol. There the floating-point floor of the gradient scales with
+    |r|, not with W·delta: a 12-run grid fitted to 1e-4 stalls at gradients near 2e-8 while
+    W·delta·rtol is 1.2e-8 (docs/LOG.md, the tiny study)."""
+    return rtol * (2.0 * max(objective, 0.0) * weight_sum) ** 0.5
+
+
+def check_converged(success: bool, gradient: np.ndarray, tolerance: float) -> bool:
+    """Converged = the optimiser says so AND the gradient is ~0. Success alone is not enough:
+    a loose ftol reports success far from the optimum (the Chinchilla 'loss scale' pitfall)."""
+    return bool(success) and float(np.max(np.abs(gradient))) <= tolerance
+
+
+@dataclass
+class Polished:
+    row: int
+    """The batch row (start) this came from."""
+    x: np.ndarray
+    fun: float
+    gradient_norm: float
+    converged: bool
+    message: str
+    success: bool = False
+    """The optimiser stopped normally (converged also needs the gradient check)."""
+
+
+def distinct_best(x: np.ndarray, fun: np.ndarray, count: int, separation: float = 1e-3,
+                  fun_rtol: float = 1e-4) -> list[int]:
+    """Rows of the `count` lowest objectives that are distinct optima: many starts land on the
+    same optimum (or drift along the same flat valley, e.g. E -> 0), and polishing copies of it
+    says nothing new. Two rows are the same optimum when their points agree within `separation`
+    (inf-norm) or their objectives agree to `fun_rtol`."""
+    chosen: list[int] = []
+    for row in np.argsort(np.where(np.isfinite(fun), fun, np.inf), kind="stable"):
+        if not np.isfinite(fun[row]):
+            break
+        if all(np.max(np.abs(x[row] - x[other])) > separation
+               and abs(fun[row] - fun[other]) > fun_rtol * abs(fun[other]) for other in chosen):
+            chosen.append(int(row))
+            if len(chosen) == count:
+                break
+    return chosen
+
+
+def polish_rows(value_and_grad: BatchValueAndGrad, batch: BatchResult, rows: list[int],
+                tolerance: float) -> list[Polished]:
+    """Polish the given batch rows one by one with `polish` and check each for convergence;
+    a polish that ends worse than its batched start keeps the batched point."""
+    out = []
+    for row in rows:
+        index = np.array([row])
+
+        def fun_and_grad(point, index=index):
+            f, g = value_and_grad(point[None, :], index)
+            return float(f[0]), g[0]
+
+        result = polish(fun_and_grad, batch.x[row])
+        if not check_converged(polish_succeeded(result), result.jac, tolerance):
+            # A second run starts with an empty L-BFGS memory: near a kink of the Huber's second
+            # derivative (a residual at exactly ±delta) a stale curvature history can stop it early.
+            again = polish(fun_and_grad, result.x)
+            result = again if again.fun <= result.fun else result
+        x, fun, grad, success = result.x, float(result.fun), result.jac, polish_succeeded(result)
+        if not fun <= batch.fun[row]:
+            x, fun, grad = batch.x[row], float(batch.fun[row]), batch.grad[row]
+            success = bool(batch.stopped_normally[row])
+        out.append(Polished(row=row, x=np.asarray(x, dtype=np.float64), fun=fun,
+                            gradient_norm=float(np.max(np.abs(grad))),
+                            converged=check_converged(success, grad, tolerance), message=str(result.message),
+                            success=bool(success)))
+    return out

@@ -1,0 +1,155 @@
+"""`run_study(out, cfg)`: the paper's study end to end, each stage skipped when its output is complete.
+
+world -> synth -> tokenizer -> units (raw, and split by corpus) -> unigram -> text arm
+-> sweep (train + eval every run) -> report (fits, figures, report.md)
+
+Every stage is the same function its own command runs, writing under OUT (world/, speech/,
+tokenizer/, units/<variant>/, unigram/, sweep/, report/); each skips finished work and
+resumes unfinished work, so an interrupted study resumes where it stopped. `study.json`
+records each stage's wall time (and whether it was skipped) for the run that wrote it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slmscale.config import ConfigError, fingerprint, to_dict
+from slmscale.files import mark_completed, write_json, write_text
+from slmscale.log import get_logger
+from slmscale.provenance import git_revision, utc_now
+from slmscale.study_config import STUDY_VARIANTS, StudyConfig
+from slmscale.sweep.sweep_config import Variant
+
+log = get_logger(__name__)
+STUDY_FILE = "study.json"
+
+
+def _used_variants(cfg: StudyConfig) -> set[str]:
+    if cfg.sweep.variants or cfg.sweep.benchmarks:
+        raise ConfigError("sweep.variants / sweep.benchmarks: the study fills them; name variants in "
+                          "sweep.grids (and give real data as `prepared` and `benchmarks`)")
+    used = {name for grid in cfg.sweep.grids for name in grid.variants}
+    known = [v.name for v in cfg.prepared] or list(STUDY_VARIANTS)
+    unknown = used - set(known)
+    if unknown:
+        raise ConfigError(f"sweep.grids: unknown variant(s) {', '.join(sorted(unknown))} "
+                          f"(the study has {', '.join(known)})")
+    if not used:
+        raise ConfigError("sweep.grids: the study needs at least one grid")
+    return used
+
+
+class _Stages:
+    """Times each stage and notes whether it had anything to do."""
+
+    def __init__(self, out: Path):
+        self.out, self.timings = out, {}
+
+    def __call__(self, name: str, done: Callable[[], bool], work: Callable[[], Any]) -> Any:
+        skipped = done()
+        start = time.perf_counter()
+        log.info("study: %s%s", name, " (complete, skipped)" if skipped else "")
+        result = work()
+        self.timings[name] = {"seconds": round(time.perf_counter() - start, 1), "skipped": skipped}
+        return result
+
+
+def _complete(path: Path) -> Callable[[], bool]:
+    return lambda: (path / ".completed").is_file()
+
+
+def _sweep_config(cfg: StudyConfig, out: Path, used: set[str]) -> dict[str, Any]:
+    if cfg.prepared:
+        return to_dict(dataclasses.replace(cfg.sweep, variants=cfg.prepared, benchmarks=cfg.benchmarks))
+    labels = {"raw": ("all", "raw"), "stories": ("stories", "raw"), "sentences": ("sentences", "raw"),
+              "unigram": ("all", "unigram"), "text": ("all", cfg.text.alphabet)}
+    variants = [Variant(name, str(out / "units" / name), *labels[name]) for name in STUDY_VARIANTS if name in used]
+    benchmarks = out / "speech" / "benchmarks"
+    sweep = dataclasses.replace(
+        cfg.sweep, variants=tuple(variants),
+        benchmarks=(str(benchmarks),) if benchmarks.is_dir() else (),
+        text_benchmarks=(str(out / "world" / "benchmarks"),) if "text" in used else ())
+    return to_dict(sweep)
+
+
+def _marker(directory: Path) -> str | None:
+    try:
+        return json.loads((directory / ".completed").read_text()).get("fingerprint")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _report_stamp(results: Path, cfg: StudyConfig) -> str:
+    """The report depends on the results table and the fit settings only."""
+    return hashlib.sha256(results.read_bytes() + fingerprint(cfg.fit).encode()).hexdigest()[:16]
+
+
+def _report(sweep: Path, report: Path, cfg: StudyConfig, stamp: str) -> Any:
+    from slmscale.report.report import make_report
+    if _marker(report) == stamp:
+        return None
+    (report / ".completed").unlink(missing_ok=True)  # stale: the sweep has new results
+    result = make_report(sweep, report, bootstrap=cfg.fit.bootstrap, seed=cfg.fit.seed)
+    mark_completed(report, stamp)
+    return result
+
+
+def _data_stages(out: Path, cfg: StudyConfig, used: set[str], stage: _Stages) -> None:
+    """The built-in world's data: world, speech, tokenizer and the units of each variant."""
+    from slmscale.audio.synth import synth
+    from slmscale.units.subset import subset_units
+    from slmscale.units.text_units import tokenize_text
+    from slmscale.units.tokenize import tokenize_corpus
+    from slmscale.units.tokenizer import train_tokenizer
+    from slmscale.units.unigram import encode_units, train_unigram
+    from slmscale.world.generate import build_world
+    world, speech, units = out / "world", out / "speech", out / "units"
+    stage("world", _complete(world), lambda: build_world(world, cfg.world))
+    stage("synth", _complete(speech), lambda: synth(world, speech, cfg.synth))
+    stage("tokenizer", _complete(out / "tokenizer"),
+          lambda: train_tokenizer(speech / "corpus", out / "tokenizer", cfg.tokenizer))
+    stage("units", _complete(units / "raw"),
+          lambda: tokenize_corpus(speech / "corpus", out / "tokenizer", units / "raw", workers=cfg.tokenizer.workers))
+    for name, prefix in (("stories", cfg.story_prefix), ("sentences", cfg.sentence_prefix)):
+        if name in used:
+            stage(f"units-{name}", _complete(units / name), lambda n=name, p=prefix: subset_units(
+                units / "raw", units / n, (p,)))
+    if "unigram" in used:
+        stage("unigram", lambda: _complete(out / "unigram")() and _complete(units / "unigram")(),
+              lambda: encode_units(units / "raw", train_unigram(units / "raw", out / "unigram", cfg.unigram),
+                                   units / "unigram"))
+    if "text" in used:
+        stage("text", _complete(units / "text"), lambda: tokenize_text(world / "text.jsonl", units / "text", cfg.text))
+
+
+def run_study(out_dir: str | Path, cfg: StudyConfig) -> dict[str, Any]:
+    """Run (or resume) the study in `out_dir`; returns study.json's contents."""
+    out = Path(out_dir)
+    used = _used_variants(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "study.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    stage = _Stages(out)
+    started = time.perf_counter()
+    if not cfg.prepared:
+        _data_stages(out, cfg, used, stage)
+    sweep_yaml = out / "sweep.yaml"
+    write_text(sweep_yaml, yaml.safe_dump(_sweep_config(cfg, out, used), sort_keys=False))
+    from slmscale.sweep.sweep import pending, prepare, run_sweep
+    prepare(sweep_yaml, out / "sweep")
+    summary = stage("sweep", lambda: not pending(out / "sweep"), lambda: run_sweep(sweep_yaml, out / "sweep"))
+    report = out / "report"
+    stamp = _report_stamp(out / "sweep" / "results.csv", cfg)
+    stage("report", lambda: _marker(report) == stamp, lambda: _report(out / "sweep", report, cfg, stamp))
+    record = {"out": str(out.resolve()), "stages": stage.timings,
+              "wall_seconds": round(time.perf_counter() - started, 1), "sweep": summary,
+              "report": str(report / "report.md"), "git_revision": git_revision(), "finished": utc_now()}
+    write_json(out / STUDY_FILE, record)
+    return record

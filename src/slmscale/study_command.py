@@ -1,0 +1,34 @@
+"""`slmscale study --out DIR [--config configs/study/tiny.yaml] [key=value ...]`: the main job."""
+
+from __future__ import annotations
+
+import argparse
+
+from slmscale.cli import add_config_arguments, build_config, show_config
+from slmscale.files import StageError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Runs the whole study in DIR: world, synth, tokenizer, units (raw, stories, sentences), unigram, text "
+        "arm, the sweep (train + zero-shot eval of every run), then the report (DIR/report/report.md and "
+        "figures). Without --config: the tiny study (configs/study/tiny.yaml). Rerun to resume; a finished "
+        "study reruns in seconds.")
+    parser.add_argument("--out", metavar="DIR", help="study dir")
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from slmscale.study import run_study
+    from slmscale.study_config import StudyConfig
+    if args.show_config:
+        return show_config(StudyConfig)
+    if not args.out:
+        raise StageError("give --out DIR (see slmscale study --help)")
+    record = run_study(args.out, build_config(StudyConfig, args))
+    status = record["sweep"]["status"]
+    print(f"{args.out}: {sum(status.values())} runs ({', '.join(f'{n} {s}' for s, n in status.items())}) in "
+          f"{record['wall_seconds'] / 60:.1f} min; report: {record['report']}")
+    for name, stage in record["stages"].items():
+        print(f"  {name:<16} {stage['seconds']:8.1f} s{'  (skipped)' if stage['skipped'] else ''}")
+    return 0

@@ -1,0 +1,70 @@
+"""Typed config of `slmscale study`: every stage's config in one file (configs/study/*.yaml).
+
+The study makes its own data variants for the sweep's grids to name:
+- `raw`: units of the whole corpus (stories and sentence records);
+- `stories` / `sentences`: the same units split by corpus (the paper's Figure 3);
+- `unigram`: sentencepiece unigram pieces over the raw units (Figure 5);
+- `text`: the world's text in the text arm's alphabet (the speech-vs-text comparison of
+  Figures 2 and 4 and Table 4, measured on the same world).
+Only the variants some grid uses are built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slmscale.audio.synth_config import SynthConfig
+from slmscale.scaling.fit_config import FitConfig
+from slmscale.sweep.sweep_config import Grid, SweepConfig, Variant
+from slmscale.units.text_units import TextUnitsConfig
+from slmscale.units.tokenizer import TokenizerConfig
+from slmscale.units.unigram import UnigramConfig
+from slmscale.world.config import WorldConfig
+
+STUDY_VARIANTS = ("raw", "stories", "sentences", "unigram", "text")
+TINY_SIZES = ("tiny-L1", "tiny-L2", "tiny-L3", "tiny-L4")
+"""20k to 830k parameters (42x) at the world's vocabulary of 202."""
+
+TINY_WORLD = WorldConfig(stories=1200, syntax_pairs_per_subtype=20, cloze_per_subtype=10,
+                         lexical_nonwords_per_word=1)
+"""About 12 h of speech (1.7M deduplicated units: one pass covers the largest budget) and benchmarks
+small enough that scoring every run stays a fraction of its training."""
+
+TINY_SWEEP = SweepConfig(
+    grids=(Grid("main", ("raw",), TINY_SIZES, tokens=(250_000, 500_000, 1_000_000)),
+           Grid("corpus", ("stories", "sentences"), TINY_SIZES, tokens=(250_000,)),
+           Grid("unigram", ("unigram",), TINY_SIZES, tokens=(250_000, 500_000)),
+           Grid("text", ("text",), TINY_SIZES, tokens=(250_000, 500_000))),
+    # Validation once at the end and a short checkpoint interval: at 60-250 updates per run the
+    # trainer's default of 10 validations would cost about half of the training itself.
+    train=("eval_every=1000", "eval_tokens=65536", "checkpoint_every=50"))
+"""The tiny study's grids: the main N x D grid on raw units, the corpus comparison at equal tokens,
+the unigram variant and the text arm (docs/LOG.md has how it was chosen)."""
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """One scaling study, end to end."""
+    world: WorldConfig = TINY_WORLD
+    """The built-in story world (slmscale world)."""
+    synth: SynthConfig = SynthConfig()
+    """How it is spoken (slmscale synth)."""
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    """The speech tokenizer (slmscale tokenizer train)."""
+    unigram: UnigramConfig = UnigramConfig(vocab_size=1000)
+    """The unigram variant (the paper used 5,000 pieces over 500 HuBERT units; 1,000 over 200 MFCC units here)."""
+    text: TextUnitsConfig = TextUnitsConfig()
+    """The text arm's alphabet."""
+    story_prefix: str = "story-"
+    """Utterance ids of the world's stories start with this (the `stories` variant)."""
+    sentence_prefix: str = "sentences-"
+    """Utterance ids of the world's sentence records start with this (the `sentences` variant)."""
+    prepared: tuple[Variant, ...] = ()
+    """Real data: units dirs made beforehand (tokenize, unigram encode), as sweep variants. When given,
+    the world, synth, tokenizer and units stages are skipped and the grids name these variants."""
+    benchmarks: tuple[str, ...] = ()
+    """Real data: spoken benchmarks (sLM21 tree, StoryCloze folders) every speech run is evaluated on."""
+    sweep: SweepConfig = TINY_SWEEP
+    """The grids over the variants (leave `variants` and `benchmarks` empty: the study fills them)."""
+    fit: FitConfig = FitConfig(bootstrap=200)
+    """Fit settings of the report's laws (delta, bootstrap)."""

@@ -1,0 +1,157 @@
+"""`run_sweep(config, out)`: expand a sweep config, run what is not done, rebuild results.csv.
+
+The sweep dir holds the resolved config (`sweep.yaml`, every path absolute) and the expanded
+runs (`runs.json`); workers read those, never the user's file. Rerunning the same command
+skips finished runs, resumes interrupted ones from their checkpoints and leaves failed ones
+recorded (`--retry-failed` runs them again). Editing the config (more sizes, budgets) and
+rerunning extends the sweep: ids name what a run is, so finished runs are kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slmscale.config import ConfigError, apply_overrides, load_config, to_dict
+from slmscale.files import StageError, atomic_file, write_text
+from slmscale.log import get_logger
+from slmscale.sweep.grid import RunSpec, expand
+from slmscale.sweep.launchers import run_local, run_slurm, split_cores
+from slmscale.sweep.results import write_results
+from slmscale.sweep.sweep_config import SweepConfig
+from slmscale.sweep.worker import CONFIG_FILE, DONE, RUNS_FILE, load_sweep, run_stamp, run_state, spec_rows
+
+log = get_logger(__name__)
+
+
+def _absolute(paths: tuple[str, ...], base: Path) -> tuple[str, ...]:
+    return tuple(str(p if Path(p).is_absolute() else (base / p).resolve()) for p in paths)
+
+
+def resolve(config: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[SweepConfig, list[RunSpec]]:
+    """Load, make every path absolute (relative to the config file) and expand."""
+    config = Path(config)
+    if not config.is_file():
+        raise StageError(f"{config}: sweep config not found")
+    cfg = load_config(SweepConfig, config, list(overrides))
+    base = config.resolve().parent
+    variants = tuple(dataclasses.replace(v, units=str((base / v.units).resolve()) if not Path(v.units).is_absolute()
+                                         else v.units) for v in cfg.variants)
+    cfg = dataclasses.replace(cfg, variants=variants, benchmarks=_absolute(cfg.benchmarks, base),
+                              text_benchmarks=_absolute(cfg.text_benchmarks, base))
+    for path in (*cfg.benchmarks, *cfg.text_benchmarks):
+        if not Path(path).exists():
+            raise ConfigError(f"{config}: benchmark {path} does not exist")
+    return cfg, expand(cfg, base)
+
+
+def prepare(config: str | Path, sweep_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> list[RunSpec]:
+    """Write sweep.yaml and runs.json into the sweep dir (atomically); returns the runs."""
+    cfg, specs = resolve(config, overrides)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    write_text(sweep_dir / CONFIG_FILE, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    with atomic_file(sweep_dir / RUNS_FILE) as handle:
+        json.dump(spec_rows(specs), handle, indent=1)
+    return specs
+
+
+def pending(sweep_dir: Path, retry_failed: bool = False) -> list[RunSpec]:
+    cfg, specs = load_sweep(sweep_dir)
+    todo = []
+    for spec in specs.values():
+        state = run_state(sweep_dir / "runs" / spec.run_id, run_stamp(spec, cfg))
+        if state is None or (state != DONE and retry_failed):
+            todo.append(spec)
+    return todo
+
+
+def run_sweep(config: str | Path, sweep_dir: str | Path, launcher: str | None = None, workers: int | None = None,
+              retry_failed: bool = False, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run every unfinished run of the sweep; returns a summary (counts by status, results path)."""
+    sweep_dir = Path(sweep_dir)
+    started = time.perf_counter()
+    prepare(config, sweep_dir, overrides)
+    cfg, _ = load_sweep(sweep_dir)
+    todo = pending(sweep_dir, retry_failed)
+    launcher = launcher or cfg.launcher
+    log.info("%s: %d runs to do", sweep_dir, len(todo))
+
+    def refresh(run_id: str, state: str) -> None:
+        write_results(sweep_dir)
+
+    if todo:
+        if launcher == "local":
+            states = run_local(sweep_dir, todo, cfg.workers if workers is None else workers, retry_failed, refresh)
+        elif launcher == "slurm":
+            states = run_slurm(sweep_dir, todo, cfg.slurm, retry_failed, refresh)
+        else:
+            raise ConfigError(f"launcher {launcher!r} is not local or slurm")
+    else:
+        states = {}
+    path, rows = write_results(sweep_dir)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return {"results": str(path), "runs": len(rows), "status": counts, "this_call": states,
+            "wall_seconds": round(time.perf_counter() - started, 1)}
+
+
+def measure_tokens_per_second(size: str, vocab_size: int, threads: int, train: tuple[str, ...] = (),
+                              steps: int = 2) -> float:
+    """Training tokens/s of one size on this machine: `steps` timed updates after a warm-up one,
+    with the sweep's train overrides (context, tokens per update, micro-batch)."""
+    import torch
+    from slmscale.lm.model import Llama, next_token_loss
+    from slmscale.lm.plan import plan_run
+    from slmscale.lm.train_config import TrainConfig
+    cfg = apply_overrides(TrainConfig(size=size, tokens=10 ** 9), list(train))
+    plan = plan_run(cfg, vocab_size, 10 ** 9)
+    torch.set_num_threads(threads)
+    model = Llama(plan.shape)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    batch = torch.randint(0, vocab_size, (plan.micro_batch_size, plan.shape.context + 1))
+    timings = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        for _ in range(plan.micro_batches):
+            next_token_loss(model(batch[:, :-1]), batch[:, 1:]).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        timings.append(time.perf_counter() - start)
+    return plan.tokens_per_update / min(timings[1:])
+
+
+def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
+               overrides: list[str] | tuple[str, ...] = ()) -> tuple[list[str], dict[str, Any]]:
+    """The grid as printable lines (run, grids, params, D, epochs, FLOPs, estimated hours) and totals."""
+    cfg, specs = resolve(config, overrides)
+    workers, threads = split_cores(workers or cfg.workers)
+    speed: dict[tuple[str, str], float] = {}
+    if measure:
+        from slmscale.units.shards import read_meta
+        for spec in specs:
+            key = (spec.size, spec.units)
+            if key not in speed:
+                speed[key] = measure_tokens_per_second(spec.size, int(read_meta(spec.units)["vocab_size"]), threads,
+                                                       cfg.train)
+    lines = [f"{'run':<36} {'grids':<16} {'params':>9} {'tokens':>11} {'epochs':>6} {'FLOPs':>9} {'train':>8}"]
+    total_seconds = 0.0
+    for spec in sorted(specs, key=lambda s: s.flops):
+        seconds = spec.tokens / speed[(spec.size, spec.units)] if measure else None
+        total_seconds += seconds or 0.0
+        epochs = spec.tokens / spec.unique_tokens if spec.unique_tokens else 1.0
+        lines.append(f"{spec.run_id:<36} {','.join(spec.grids):<16} {spec.params:>9,} {spec.tokens:>11,} "
+                     f"{epochs:>6.1f} {spec.flops:>9.2e} {'' if seconds is None else f'{seconds / 60:7.1f}m':>8}")
+    totals = {"runs": len(specs), "flops": sum(s.flops for s in specs), "workers": workers, "threads": threads,
+              "train_seconds": total_seconds if measure else None,
+              "wall_seconds": total_seconds / workers if measure else None}
+    lines.append(f"{len(specs)} runs, {totals['flops']:.3g} FLOPs in all" + (
+        f"; training about {total_seconds / 60:.1f} worker-minutes, {totals['wall_seconds'] / 60:.1f} min wall on "
+        f"{workers} workers x {threads} threads (measured tokens/s per size here; evaluation not included)"
+        if measure else ""))
+    return lines, totals

@@ -1,0 +1,40 @@
+"""`slmscale sweep CONFIG.yaml --out SWEEP [--launcher local|slurm] [--workers N]` and
+`slmscale sweep plan CONFIG.yaml [--workers N] [--no-measure]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from slmscale.files import StageError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Runs every run of the sweep's grids (train to exactly D tokens, then zero-shot eval) that is not "
+        "finished, and rebuilds SWEEP/results.csv. Rerun the same command to resume; `plan` prints the grid "
+        "with FLOPs and the training time estimated from tokens/s measured here.")
+    parser.add_argument("args", nargs="+", metavar="[plan] CONFIG.yaml [key=value ...]",
+                        help="sweep config (after `plan` to plan), then sweep config overrides")
+    parser.add_argument("--out", metavar="SWEEP", help="sweep dir")
+    parser.add_argument("--launcher", choices=("local", "slurm"), help="override the config's launcher")
+    parser.add_argument("--workers", type=int, metavar="N", help="local runs at once (default: one per core)")
+    parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
+    parser.add_argument("--no-measure", action="store_true", help="plan: skip the throughput measurement")
+
+
+def run(args: argparse.Namespace) -> int:
+    from slmscale.sweep.sweep import plan_table, run_sweep
+    overrides = [a for a in args.args if "=" in a]
+    positional = [a for a in args.args if "=" not in a]
+    if positional[:1] == ["plan"]:
+        if len(positional) != 2:
+            raise StageError("usage: slmscale sweep plan CONFIG.yaml [key=value ...]")
+        lines, _ = plan_table(positional[1], args.workers or 0, not args.no_measure, overrides)
+        print("\n".join(lines))
+        return 0
+    if len(positional) != 1 or not args.out:
+        raise StageError("usage: slmscale sweep CONFIG.yaml --out SWEEP (or: slmscale sweep plan CONFIG.yaml)")
+    summary = run_sweep(positional[0], args.out, args.launcher, args.workers, args.retry_failed, overrides)
+    print(json.dumps({k: v for k, v in summary.items() if k != "this_call"}))
+    return 0 if not summary["status"].get("failed") else 1

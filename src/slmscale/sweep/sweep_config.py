@@ -1,0 +1,93 @@
+"""Typed config of a sweep: the N x D grid(s) of unit LMs, their data variants, and how they run.
+
+A sweep names its data **variants** (a units dir each: raw units of a corpus, unigram pieces,
+the text arm) and one or more **grids**, each a product variants x sizes x token budgets x
+epochs. The same run in two grids (the main grid and a corpus comparison at equal tokens) is
+one run. Budgets are absolute (`tokens`) or tokens per parameter (`tokens_per_param`, D/N
+as in the paper's grid, PAPER.md §2); `epochs` > 1 trains on D/epochs unique tokens (the
+data-constrained runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One units dir the grids train on."""
+    name: str = ""
+    """Short name, part of run ids (letters, digits, '_')."""
+    units: str = ""
+    """The units dir (from tokenize, unigram encode or tokenize-text); relative to the config file."""
+    corpus: str = ""
+    """Label of the corpus (e.g. stories, sentences, all), a column of results.csv."""
+    tokenizer: str = ""
+    """Label of the tokenization (e.g. raw, unigram, chars), a column of results.csv."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A product of variants x sizes x token budgets x epochs."""
+    name: str = "main"
+    """Name of the grid, recorded per run (a run can belong to several)."""
+    variants: tuple[str, ...] = ()
+    """Variant names."""
+    sizes: tuple[str, ...] = ()
+    """Size presets (`slmscale sizes`)."""
+    tokens: tuple[int, ...] = ()
+    """Absolute token budgets D."""
+    tokens_per_param: tuple[float, ...] = ()
+    """Token budgets as D/N (N = total parameters at the variant's vocabulary)."""
+    epochs: tuple[float, ...] = (1.0,)
+    """Passes over the unique data: 1 = all of the train split once; e > 1 trains on D/e unique tokens."""
+    unique_tokens: tuple[int, ...] = ()
+    """Also train each budget D on these many unique tokens U (D/U epochs) where U < D: the paper's epoch
+    runs repeat the whole corpus (e.g. 2-10 epochs of 10.89B tokens). With `epochs: []` only these run."""
+    max_flops: float = 0.0
+    """Skip runs whose 6ND exceeds this (0 = no cap): a compute-capped grid."""
+
+
+@dataclass(frozen=True)
+class SlurmConfig:
+    """The Slurm launcher (submitit): one array task per run."""
+    partition: str = ""
+    """Slurm partition ("" = the cluster's default)."""
+    cluster: str = ""
+    """submitit cluster: "" = Slurm when it is available, else submitit's local executor; "local" forces it."""
+    gpus_per_run: int = 1
+    """GPUs per run; more than 1 runs torchrun inside the job (DDP)."""
+    cpus_per_run: int = 8
+    """CPUs per task."""
+    mem_gb: int = 64
+    """Memory per task."""
+    time_minutes: int = 1440
+    """Time limit per run; an interrupted run resumes from its checkpoint when resubmitted."""
+    array_parallelism: int = 64
+    """Array tasks running at once."""
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What a sweep trains and evaluates."""
+    variants: tuple[Variant, ...] = ()
+    """The units dirs the grids refer to."""
+    grids: tuple[Grid, ...] = ()
+    """The grids; their union is the set of runs."""
+    train: tuple[str, ...] = ()
+    """TrainConfig key=value overrides for every run (e.g. threads=1, eval_every=0)."""
+    benchmarks: tuple[str, ...] = ()
+    """Spoken benchmarks every speech run is evaluated on (relative to the config file); none = no eval."""
+    text_benchmarks: tuple[str, ...] = ()
+    """Text pairs (a world's benchmarks/) every text-arm run is evaluated on."""
+    eval: tuple[str, ...] = ()
+    """EvalConfig key=value overrides (cache_dir defaults to SWEEP/cache)."""
+    seed: int = 0
+    """Training seed of every run."""
+    launcher: Literal["local", "slurm"] = "local"
+    """local = worker processes on this machine; slurm = submitit job arrays."""
+    workers: int = 0
+    """local: runs at once (0 = one per CPU core); cores are split evenly between them."""
+    slurm: SlurmConfig = SlurmConfig()
+    """The Slurm launcher's resources."""

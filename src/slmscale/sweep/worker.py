@@ -1,0 +1,163 @@
+"""One run of a sweep, start to finish: train to its exact D, then evaluate it zero-shot.
+
+Whoever executes a run (a local worker process, a Slurm array task, torchrun inside one)
+calls `run_one(SWEEP, RUN_ID)`. It takes the run's lock first, a `flock` on
+runs/<id>/.lock that the kernel drops when the process dies, so two drivers never train the
+same run at once and a SIGKILLed worker leaves no stale lock. A run ends with
+`sweep_done.json` (its stamp: spec and configs) or `failure.json` (the error, never a
+number); interrupted work resumes from the trainer's checkpoint on the next call.
+
+    python -m slmscale.sweep.worker SWEEP RUN_ID [--threads T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from slmscale.config import apply_overrides, fingerprint, load_config
+from slmscale.files import StageError, write_json
+from slmscale.provenance import utc_now
+from slmscale.sweep.grid import RunSpec
+from slmscale.sweep.sweep_config import SweepConfig
+
+CONFIG_FILE = "sweep.yaml"
+RUNS_FILE = "runs.json"
+DONE_FILE = "sweep_done.json"
+FAILURE_FILE = "failure.json"
+BUSY, DONE, FAILED = "busy", "done", "failed"
+
+
+def load_sweep(sweep_dir: Path) -> tuple[SweepConfig, dict[str, RunSpec]]:
+    """The resolved config and expanded runs a driver wrote into the sweep dir."""
+    for name in (CONFIG_FILE, RUNS_FILE):
+        if not (sweep_dir / name).is_file():
+            raise StageError(f"{sweep_dir}: no {name}; start the sweep with `slmscale sweep CONFIG --out {sweep_dir}`")
+    cfg = load_config(SweepConfig, sweep_dir / CONFIG_FILE)
+    specs = {row["run_id"]: RunSpec(**row) for row in json.loads((sweep_dir / RUNS_FILE).read_text())}
+    return cfg, specs
+
+
+def run_stamp(spec: RunSpec, cfg: SweepConfig) -> str:
+    """What a finished run depends on: its spec and the sweep's train and eval settings."""
+    benchmarks = cfg.benchmarks if spec.modality == "audio" else cfg.text_benchmarks
+    return fingerprint({"spec": {k: v for k, v in asdict(spec).items() if k != "grids"},
+                        "train": list(cfg.train), "eval": list(cfg.eval), "benchmarks": list(benchmarks),
+                        "seed": cfg.seed})
+
+
+def run_state(run_dir: Path, stamp: str) -> str | None:
+    """DONE when finished with this stamp, FAILED when it failed, None when still to do."""
+    done = run_dir / DONE_FILE
+    if done.is_file() and json.loads(done.read_text()).get("stamp") == stamp:
+        return DONE
+    return FAILED if (run_dir / FAILURE_FILE).is_file() else None
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[bool]:
+    """Yield True holding the run's exclusive lock, or False when another process holds it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / ".lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield True
+    finally:
+        handle.close()  # closing releases the flock
+
+
+def _train_config(spec: RunSpec, cfg: SweepConfig, threads: int | None):
+    from slmscale.lm.train_config import TrainConfig
+    train_cfg = TrainConfig(size=spec.size, tokens=spec.tokens, unique_tokens=spec.unique_tokens, seed=cfg.seed)
+    train_cfg = apply_overrides(train_cfg, list(cfg.train))
+    return apply_overrides(train_cfg, [f"threads={threads}"]) if threads else train_cfg
+
+
+def _evaluate(sweep_dir: Path, run_dir: Path, spec: RunSpec, cfg: SweepConfig, threads: int | None) -> None:
+    from slmscale.evaluate.eval_config import EvalConfig
+    from slmscale.evaluate.evaluate import evaluate_run
+    benchmarks = cfg.benchmarks if spec.modality == "audio" else cfg.text_benchmarks
+    if not benchmarks:
+        return
+    eval_cfg = apply_overrides(EvalConfig(cache_dir=str(sweep_dir / "cache"), workers=1), list(cfg.eval))
+    if threads:
+        eval_cfg = apply_overrides(eval_cfg, [f"threads={threads}"])
+    evaluate_run(run_dir, list(benchmarks), eval_cfg)
+
+
+def _execute(sweep_dir: Path, run_dir: Path, spec: RunSpec, cfg: SweepConfig, stamp: str,
+             threads: int | None) -> str:
+    from slmscale.lm.trainer import train
+    try:
+        record = train(spec.units, run_dir, _train_config(spec, cfg, threads))
+        if os.environ.get("RANK", "0") != "0":
+            return DONE  # under torchrun rank 0 evaluates and writes the markers
+        _evaluate(sweep_dir, run_dir, spec, cfg, threads)
+    except Exception as err:  # recorded, never turned into a number
+        if os.environ.get("RANK", "0") == "0":
+            write_json(run_dir / FAILURE_FILE, {"status": "failed", "run_id": spec.run_id, "error": str(err),
+                                                "type": type(err).__name__, "when": utc_now(),
+                                                "traceback": traceback.format_exc(limit=6)[-4000:]})
+        return FAILED
+    write_json(run_dir / DONE_FILE, {"stamp": stamp, "run_id": spec.run_id, "finished": utc_now(),
+                                     "test_loss": record.get("test_loss")})
+    (run_dir / FAILURE_FILE).unlink(missing_ok=True)
+    return DONE
+
+
+def run_one(sweep_dir: str | Path, run_id: str, threads: int | None = None, retry_failed: bool = False) -> str:
+    """Train and evaluate one run; returns DONE, FAILED or BUSY (another process holds it)."""
+    sweep_dir = Path(sweep_dir)
+    cfg, specs = load_sweep(sweep_dir)
+    if run_id not in specs:
+        raise StageError(f"{sweep_dir}: no run {run_id!r} in {RUNS_FILE}")
+    spec, run_dir = specs[run_id], sweep_dir / "runs" / run_id
+    stamp = run_stamp(spec, cfg)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0":
+        return _execute(sweep_dir, run_dir, spec, cfg, stamp, threads)  # rank 0 holds the lock
+    with run_lock(run_dir) as locked:
+        if not locked:
+            return BUSY
+        state = run_state(run_dir, stamp)
+        if state == DONE or (state == FAILED and not retry_failed):
+            return state
+        return _execute(sweep_dir, run_dir, spec, cfg, stamp, threads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m slmscale.sweep.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("run_id")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--retry-failed", action="store_true")
+    args = parser.parse_args(argv)
+    from slmscale.log import setup_logging
+    setup_logging(0)
+    state = run_one(args.sweep_dir, args.run_id, args.threads, args.retry_failed)
+    print(json.dumps({"run_id": args.run_id, "state": state}), flush=True)
+    return {DONE: 0, FAILED: 1, BUSY: 3}[state]
+
+
+def spec_rows(specs: list[RunSpec]) -> list[dict[str, Any]]:
+    return [asdict(spec) for spec in specs]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The study configs, and a miniature study end to end (integration): every stage, the report,
+and a rerun that skips everything."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from slmscale.config import ConfigError, load_config
+from slmscale.study import run_study
+from slmscale.study_config import StudyConfig
+from slmscale.sweep.grid import expand
+from slmscale.sweep.sweep_config import Grid, Variant
+from slmscale.units.fixtures import make_units_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_TOTALS = {"20m": 20_710_912, "85m": 85_339_392, "155m": 154_680_320, "309m": 308_845_568,
+                "823m": 823_179_264}
+
+
+def test_tiny_yaml_is_the_default_study():
+    assert load_config(StudyConfig, ROOT / "configs/study/tiny.yaml") == StudyConfig()
+
+
+def test_paper_study_loads_and_expands_to_the_papers_grid(tmp_path):
+    cfg = load_config(StudyConfig, ROOT / "configs/study/paper.yaml")
+    # HuBERT k=500 units: vocabulary 502, as the paper's (fake dirs stand in for the real data).
+    prepared = tuple(dataclasses.replace(v, units=str(make_units_dir(tmp_path / v.name, units=500)))
+                     for v in cfg.prepared)
+    sweep = dataclasses.replace(cfg.sweep, variants=prepared)
+    runs = expand(sweep, tmp_path)
+    main = [r for r in runs if "main" in r.grids]
+    assert len(main) == 5 * 8 and {r.params for r in main} == set(PAPER_TOTALS.values())
+    assert {round(r.tokens / r.params) for r in main} == {2, 4, 8, 10, 20, 32, 64, 100}
+    epochs = [r for r in runs if r.unique_tokens]
+    assert {round(r.tokens / r.unique_tokens) for r in epochs} == {2, 4, 8, 10}
+    assert max(r.tokens / r.unique_tokens for r in epochs if r.size == "823m") == 8
+    assert {r.variant for r in runs} == {"raw", "unigram"} and cfg.fit.delta == 0.03
+    assert len(runs) > 50  # "more than 50 SLMs" (PAPER.md §2)
+
+
+def test_study_config_errors(tmp_path):
+    bad = dataclasses.replace(StudyConfig(), sweep=dataclasses.replace(
+        StudyConfig().sweep, grids=(Grid("x", ("nope",), ("tiny-L1",), tokens=(1000,)),)))
+    with pytest.raises(ConfigError, match="unknown variant.*nope"):
+        run_study(tmp_path, bad)
+    bad = dataclasses.replace(StudyConfig(), sweep=dataclasses.replace(
+        StudyConfig().sweep, variants=(Variant("raw", "x"),)))
+    with pytest.raises(ConfigError, match="the study fills them"):
+        run_study(tmp_path, bad)
+
+
+MINI = ["world.stories=60", "world.sentence_records=60", "world.syntax_pairs_per_subtype=4",
+        "world.cloze_per_subtype=2", "world.lexical_oov_words=10", "world.valid_fraction=0.1",
+        "world.test_fraction=0.1", "tokenizer.k=32", "tokenizer.frames_sample=20000", "unigram.vocab_size=60",
+        "fit.bootstrap=20"]
+
+
+@pytest.mark.integration
+def test_a_miniature_study_end_to_end_then_a_rerun_skips_everything(tmp_path):
+    from slmscale.cli import main
+    grids = ("[{name: main, variants: [raw], sizes: [tiny-L1, tiny-L2, tiny-L3], tokens: [4096, 8192, 16384]},"
+             " {name: corpus, variants: [stories, sentences], sizes: [tiny-L1, tiny-L2], tokens: [4096]},"
+             " {name: unigram, variants: [unigram], sizes: [tiny-L1, tiny-L2], tokens: [4096]},"
+             " {name: text, variants: [text], sizes: [tiny-L1, tiny-L2], tokens: [4096, 8192]}]")
+    args = ["study", "--out", str(tmp_path / "study"), *MINI, f"sweep.grids={grids}",
+            "sweep.train=[context=64, tokens_per_update=1024, eval_every=0]", "sweep.eval=[bootstrap=20]"]
+    assert main(args) == 0
+    record = json.loads((tmp_path / "study" / "study.json").read_text())
+    assert record["sweep"]["status"] == {"completed": 9 + 4 + 2 + 4}
+    assert set(record["stages"]) >= {"world", "synth", "tokenizer", "units", "units-stories", "unigram", "text",
+                                     "sweep", "report"}
+    report = (tmp_path / "study" / "report" / "report.md").read_text()
+    assert "![" in report and list((tmp_path / "study" / "report").glob("*.png"))
+    assert main(args) == 0
+    again = json.loads((tmp_path / "study" / "study.json").read_text())
+    assert all(stage["skipped"] for stage in again["stages"].values()), again["stages"]
+    assert again["wall_seconds"] < 30
