@@ -27,15 +27,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_md import cpu_model, update_results  # noqa: E402
 
-from slmscale.audio.fixtures import speech_like  # noqa: E402
-from slmscale.audio.io import write_wav  # noqa: E402
-from slmscale.audio.manifest import Utterance, write_manifest  # noqa: E402
+from slmscale.audio.fixtures import make_speech_corpus  # noqa: E402
 from slmscale.evaluate.eval_config import EvalConfig  # noqa: E402
 from slmscale.evaluate.evaluate import evaluate_run  # noqa: E402
 from slmscale.evaluate.fixtures import FakeTrial, make_slm21  # noqa: E402
@@ -48,15 +45,7 @@ BEGIN, END = "<!-- eval-speed:begin -->", "<!-- eval-speed:end -->"
 
 
 def build_units(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    corpus = root / "corpus"
-    corpus.mkdir(parents=True)
-    utterances = []
-    for n in range(60):
-        write_wav(corpus / f"u{n}.wav", speech_like(rng, 3.0, 16000)[:, 0])
-        split = "train" if n < 50 else "valid" if n < 55 else "test"
-        utterances.append(Utterance(f"u{n}", f"u{n}.wav", 3.0, 16000, "s", split, ""))
-    write_manifest(corpus, utterances)
+    corpus = make_speech_corpus(root / "corpus", utterances=60, seconds=3.0, held_out=5)
     train_tokenizer(corpus, root / "tok", TokenizerConfig(k=200, frames_sample=20000, workers=1))
     tokenize_corpus(corpus, root / "tok", root / "units", workers=1)
     return root / "units"

@@ -11,9 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slmscale.audio.fixtures import speech_like
-from slmscale.audio.io import write_wav
-from slmscale.audio.manifest import Utterance, write_manifest
+from slmscale.audio.fixtures import make_speech_corpus
 from slmscale.cli import main
 from slmscale.evaluate.eval_config import EvalConfig
 from slmscale.evaluate.evaluate import evaluate_run
@@ -33,15 +31,7 @@ SMALL_TOKENIZER = TokenizerConfig(k=16, frames_sample=5000, kmeans_iterations=10
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("eval")
-    rng = np.random.default_rng(0)
-    corpus = root / "corpus"
-    corpus.mkdir()
-    utterances = []
-    for n in range(36):
-        split = "train" if n < 30 else "valid" if n < 33 else "test"
-        write_wav(corpus / f"u{n}.wav", speech_like(rng, 1.0, 16000)[:, 0])
-        utterances.append(Utterance(f"u{n}", f"u{n}.wav", 1.0, 16000, "s", split, ""))
-    write_manifest(corpus, utterances)
+    corpus = make_speech_corpus(root / "corpus")
     train_tokenizer(corpus, root / "tok", SMALL_TOKENIZER)
     tokenize_corpus(corpus, root / "tok", root / "units", workers=1)
     train(root / "units", root / "run", TRAIN)

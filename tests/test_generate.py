@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from slmscale.audio.fixtures import speech_like
+from slmscale.audio.fixtures import make_speech_corpus, speech_like
 from slmscale.audio.io import load_audio, write_wav
-from slmscale.audio.manifest import Utterance, write_manifest
 from slmscale.cli import main
 from slmscale.files import StageError
 from slmscale.lm.generate import SamplingConfig
@@ -54,15 +53,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
     """A corpus of 1 s speech-like utterances, a k=16 tokenizer, deduplicated units, a tiny run
     on them, a unigram run on their pieces, a mean-mel vocoder and a prompt."""
     root = tmp_path_factory.mktemp("gen")
-    rng = np.random.default_rng(0)
-    corpus = root / "corpus"
-    corpus.mkdir()
-    utterances = []
-    for n in range(24):
-        split = "train" if n < 20 else "valid" if n < 22 else "test"
-        write_wav(corpus / f"u{n}.wav", speech_like(rng, 1.0, 16000)[:, 0])
-        utterances.append(Utterance(f"u{n}", f"u{n}.wav", 1.0, 16000, "s", split, ""))
-    write_manifest(corpus, utterances)
+    corpus = make_speech_corpus(root / "corpus", utterances=24, held_out=2)
     train_tokenizer(corpus, root / "tok", SMALL_TOKENIZER)
     tokenize_corpus(corpus, root / "tok", root / "units", workers=1)
     train(root / "units", root / "run", TRAIN)

@@ -195,3 +195,21 @@ def make_tinystories_file(path: str | Path, n: int, seed: int = 0, blank_every: 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text, encoding="utf-8")
     return expected
+
+
+def make_speech_corpus(root: str | Path, utterances: int = 36, seconds: float = 1.0, held_out: int = 3,
+                       seed: int = 0) -> Path:
+    """A corpus dir (16 kHz wavs + manifest) of speech-like utterances: `held_out` each for valid
+    and test, the rest train. Enough to train a small tokenizer and LM in tests and benchmarks."""
+    from slmscale.audio.io import SAMPLE_RATE, write_wav
+    from slmscale.audio.manifest import Utterance, write_manifest
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in range(utterances):
+        split = "train" if n < utterances - 2 * held_out else "valid" if n < utterances - held_out else "test"
+        write_wav(root / f"u{n}.wav", speech_like(rng, seconds, SAMPLE_RATE)[:, 0])
+        rows.append(Utterance(f"u{n}", f"u{n}.wav", seconds, SAMPLE_RATE, "s", split, ""))
+    write_manifest(root, rows)
+    return root

@@ -25,7 +25,8 @@ import torch
 from slmscale.config import fingerprint, to_dict
 from slmscale.evaluate.aggregate import summarize
 from slmscale.evaluate.eval_config import EvalConfig
-from slmscale.evaluate.inputs import RunVocabulary, default_cache_dir, run_vocabulary, task_sequences
+from slmscale.evaluate.inputs import (RunVocabulary, completed_record, default_cache_dir, run_vocabulary,
+                                      task_sequences)
 from slmscale.evaluate.layouts import Benchmark, Task, read_benchmark
 from slmscale.evaluate.scoring import token_log_probs
 from slmscale.files import StageError, write_json
@@ -142,24 +143,11 @@ def flat_metrics(benchmarks: dict[str, Any], cfg: EvalConfig) -> dict[str, float
     return metrics
 
 
-def _read_record(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json"
-    if not path.is_file():
-        raise StageError(f"{run_dir}: no run.json; not a run dir (train one with `slmscale train`)")
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise StageError(f"{path}: not valid JSON ({err.msg})") from err
-    if record.get("status") != "completed":
-        raise StageError(f"{path}: status is {record.get('status')!r}; only a completed run can be evaluated")
-    return record
-
-
 def evaluate_run(run_dir: str | Path, benchmark_paths: list[str | Path], cfg: EvalConfig,
                  write_scores: str | Path | None = None) -> dict[str, Any]:
     """Score a completed run on the benchmarks; returns eval.json's contents."""
     run_dir = Path(run_dir)
-    record = _read_record(run_dir)
+    record = completed_record(run_dir, "evaluated")
     vocab = run_vocabulary(run_dir, record)
     benchmarks = [b for path in benchmark_paths for b in read_benchmark(path, vocab.modality)]
     if not benchmarks:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +56,22 @@ def _existing(path: Any, where: str, what: str) -> Path:
     if not path or not Path(path).exists():
         raise StageError(f"{where}: {what} {path!r} does not exist (moved or deleted?)")
     return Path(path)
+
+
+def completed_record(run_dir: Path, purpose: str) -> dict[str, Any]:
+    """run.json of a completed run; anything else is an error saying why it cannot be `purpose`."""
+    path = run_dir / "run.json"
+    if not run_dir.is_dir():
+        raise StageError(f"{run_dir}: no such run dir")
+    if not path.is_file():
+        raise StageError(f"{run_dir}: no run.json; not a run dir (train one with `slmscale train`)")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise StageError(f"{path}: not valid JSON ({err.msg})") from err
+    if record.get("status") != "completed":
+        raise StageError(f"{path}: status is {record.get('status')!r}; only a completed run can be {purpose}")
+    return record
 
 
 def run_vocabulary(run_dir: Path, record: dict[str, Any]) -> RunVocabulary:

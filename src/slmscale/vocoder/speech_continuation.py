@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from slmscale.audio.io import SAMPLE_RATE, AudioError, load_audio, write_wav
-from slmscale.evaluate.inputs import RunVocabulary, default_cache_dir, run_vocabulary
+from slmscale.evaluate.inputs import RunVocabulary, completed_record, default_cache_dir, run_vocabulary
 from slmscale.files import StageError, write_json
 from slmscale.lm.generate import SamplingConfig, sample
 from slmscale.log import get_logger
@@ -53,23 +53,8 @@ class PromptUnits:
     conversions: list[str]
 
 
-def read_run_record(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json"
-    if not run_dir.is_dir():
-        raise StageError(f"{run_dir}: no such run dir")
-    if not path.is_file():
-        raise StageError(f"{run_dir}: no run.json; not a run dir (train one with `slmscale train`)")
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise StageError(f"{path}: not valid JSON ({err.msg})") from err
-    if record.get("status") != "completed":
-        raise StageError(f"{path}: status is {record.get('status')!r}; only a completed run can generate")
-    return record
-
-
 def audio_vocabulary(run_dir: Path) -> RunVocabulary:
-    vocab = run_vocabulary(run_dir, read_run_record(run_dir))
+    vocab = run_vocabulary(run_dir, completed_record(run_dir, "continued"))
     if vocab.modality != "audio" or vocab.tokenizer_dir is None:
         raise StageError(f"{run_dir} is a text-arm run (units dir {vocab.units_dir} holds characters or phonemes): "
                          "it has no speech units to turn into audio")
