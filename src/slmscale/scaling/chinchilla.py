@@ -315,8 +315,11 @@ def bootstrap_chinchilla(N, D, loss, fit: LawFit, resamples: int = 1000, seed: i
               "alpha": full[:, 3], "beta": full[:, 4]}
     params["a"] = params["beta"] / (params["alpha"] + params["beta"])
     params["b"] = params["alpha"] / (params["alpha"] + params["beta"])
-    params["G"] = (params["alpha"] * params["A"] / (params["beta"] * params["B"])) ** (
-        1.0 / (params["alpha"] + params["beta"]))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # A replicate of a tiny grid can put an exponent at ~0: its G is inf or nan, which the
+        # percentiles then show (a wide or undefined interval) instead of a warning.
+        params["G"] = (params["alpha"] * params["A"] / (params["beta"] * params["B"])) ** (
+            1.0 / (params["alpha"] + params["beta"]))
     estimate = {**fit.params, **fit.extra["compute_optimal"]}
     out = {name: {"estimate": float(estimate[name]), "se": float(np.std(values, ddof=1)),
                   "ci95": [float(v) for v in np.percentile(values, [2.5, 97.5])]}
