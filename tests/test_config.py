@@ -127,3 +127,10 @@ def test_every_committed_config_loads():
         stage = path.relative_to(ROOT / "configs").parts[0]
         assert stage in classes, f"{path}: no config class registered for configs/{stage}/"
         load_config(classes[stage], path)
+
+
+def test_describe_shows_a_groups_defaults_from_the_enclosing_config():
+    from slmscale.config import describe
+    from slmscale.study_config import StudyConfig
+    rows = {key: default for key, default, _ in describe(StudyConfig)}
+    assert rows["world.stories"] == "1200" and rows["unigram.vocab_size"] == "1000"

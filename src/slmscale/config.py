@@ -221,15 +221,16 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(key, default, doc) for every field, nested groups flattened with dots."""
+def describe(cls: type, prefix: str = "", defaults: Any = None) -> list[tuple[str, str, str]]:
+    """(key, default, doc) for every field, nested groups flattened with dots. A group's defaults
+    are the enclosing config's (a study's world is not WorldConfig())."""
     rows = []
     docs = field_docs(cls)
-    defaults = cls()
+    defaults = cls() if defaults is None else defaults
     for f in dataclasses.fields(cls):
         tp = _hints(cls)[f.name]
         if dataclasses.is_dataclass(tp):
-            rows.extend(describe(tp, f"{prefix}{f.name}."))
+            rows.extend(describe(tp, f"{prefix}{f.name}.", getattr(defaults, f.name)))
         else:
             rows.append((prefix + f.name, json.dumps(to_dict(defaults)[f.name]), docs.get(f.name, "")))
     return rows
