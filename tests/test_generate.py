@@ -27,15 +27,6 @@ from slmscale.vocoder.speech_continuation import generate_speech
 
 TRAIN = TrainConfig(size="tiny-L1", tokens=2048, context=32, tokens_per_update=256, eval_every=0, lr=1e-2)
 SMALL_TOKENIZER = TokenizerConfig(k=16, frames_sample=5000, kmeans_iterations=10, workers=1)
-OUR_COMMANDS = [("generate", "slmscale.vocoder.generate_command", "continue a spoken prompt and vocode it")]
-
-
-@pytest.fixture(autouse=True)
-def registered_commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The commands as cli.py registers them (added here too until it does)."""
-    import slmscale.cli
-    names = {name for name, _, _ in slmscale.cli.COMMANDS}
-    monkeypatch.setattr(slmscale.cli, "COMMANDS", slmscale.cli.COMMANDS + [c for c in OUR_COMMANDS if c[0] not in names])
 
 
 @pytest.fixture(scope="module", autouse=True)

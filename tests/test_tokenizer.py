@@ -50,20 +50,6 @@ def make_corpus(root: Path, speech: list[np.ndarray]) -> Path:
     return root
 
 
-OUR_COMMANDS = [("tokenizer", "slmscale.units.tokenizer_command", "train or import a speech tokenizer"),
-                ("tokenize", "slmscale.units.tokenize_command", "audio to units"),
-                ("units", "slmscale.units.units_command", "validate a units dir")]
-
-
-@pytest.fixture(autouse=True)
-def registered_commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The commands as cli.py registers them (added here too until it does)."""
-    import slmscale.cli
-    names = {name for name, _, _ in slmscale.cli.COMMANDS}
-    missing = [c for c in OUR_COMMANDS if c[0] not in names]
-    monkeypatch.setattr(slmscale.cli, "COMMANDS", slmscale.cli.COMMANDS + missing)
-
-
 SMALL = TokenizerConfig(k=16, frames_sample=5000, kmeans_iterations=10, workers=1)
 
 

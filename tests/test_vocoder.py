@@ -30,15 +30,6 @@ from slmscale.vocoder.quality import edit_distance, mel_cepstral_distortion, uni
 SENTENCES = ("the dog ran home", "a big red ball", "the girl smiled", "an old man walked slowly",
              "the boy saw the dog", "she ran across the field", "the ball was red", "he smiled at her")
 SMALL = TokenizerConfig(k=16, frames_sample=5000, kmeans_iterations=10, workers=1)
-OUR_COMMANDS = [("vocoder", "slmscale.vocoder.vocoder_command", "learn a unit vocoder")]
-
-
-@pytest.fixture(autouse=True)
-def registered_commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The commands as cli.py registers them (added here too until it does)."""
-    import slmscale.cli
-    names = {name for name, _, _ in slmscale.cli.COMMANDS}
-    monkeypatch.setattr(slmscale.cli, "COMMANDS", slmscale.cli.COMMANDS + [c for c in OUR_COMMANDS if c[0] not in names])
 
 
 @pytest.fixture(scope="module")
