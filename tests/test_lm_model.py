@@ -11,7 +11,7 @@ import torch
 from slmscale.cli import main
 from slmscale.lm.generate import SamplingConfig, filter_logits, sample
 from slmscale.lm.hf import load_pretrained, save_pretrained
-from slmscale.lm.model import Llama, ModelShape
+from slmscale.lm.model import Llama, ModelShape, apply_rope, next_token_loss, rope_tables
 from slmscale.lm.sizes import (PRESETS, count_module_params, count_params, flops_per_token, get_preset,
                                swiglu_hidden)
 
@@ -96,6 +96,41 @@ def test_hf_llama_loads_the_saved_model_and_gives_the_same_logits(tmp_path):
     with torch.no_grad():
         assert torch.equal(again(tokens), ours)
     assert json.loads((tmp_path / "config.json").read_text())["eos_token_id"] == 28
+
+
+def test_rope_and_its_hand_written_backward_match_hf_rotate_half():
+    """`apply_rope` (roll + signed sin, with a rotation-by-minus-theta backward) against HF's
+    formula x*cos + rotate_half(x)*sin under autograd, and a float64 gradcheck."""
+    shape = ModelShape(vocab_size=30, context=12, layers=1, width=24, heads=3, ffn_hidden=64)
+    cos, signed_sin = rope_tables(shape, shape.context)
+    half = shape.head_dim // 2
+    sin = torch.cat([-signed_sin[:, :half], signed_sin[:, half:]], dim=-1)  # HF's table
+    assert torch.equal(sin[:, :half], sin[:, half:]) and torch.equal(cos[:, :half], cos[:, half:])
+    x = torch.randn(2, 3, 12, 8, requires_grad=True)
+    grad = torch.randn(2, 3, 12, 8)
+    (ours,) = torch.autograd.grad(apply_rope(x, cos, signed_sin), x, grad)
+    first, second = x.chunk(2, dim=-1)
+    reference = x * cos + torch.cat([-second, first], dim=-1) * sin
+    (theirs,) = torch.autograd.grad(reference, x, grad)
+    assert torch.allclose(apply_rope(x, cos, signed_sin), reference, atol=1e-6)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    x64 = torch.randn(1, 3, 12, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: apply_rope(t, cos.double(), signed_sin.double()), (x64,))
+
+
+def test_training_gradients_equal_hf_llamas(tmp_path):
+    """The whole backward (RoPE's hand-written one included) against HF's autograd graph."""
+    transformers = pytest.importorskip("transformers")
+    model = _model().train()
+    save_pretrained(model, tmp_path, eos_id=28, pad_id=29)
+    hf = transformers.LlamaForCausalLM.from_pretrained(tmp_path, torch_dtype=torch.float32).train()
+    # Units and EOS only: HF's embedding has padding_idx=PAD, whose input row gets no gradient.
+    tokens = torch.randint(0, 29, (3, 24), generator=torch.Generator().manual_seed(2))
+    next_token_loss(model(tokens[:, :-1]), tokens[:, 1:]).backward()
+    next_token_loss(hf(tokens[:, :-1]).logits, tokens[:, 1:]).backward()
+    theirs = dict(hf.model.named_parameters())
+    for name, param in model.named_parameters():
+        assert torch.allclose(param.grad, theirs[name].grad, rtol=1e-4, atol=1e-5), name
 
 
 def test_kv_cache_step_logits_equal_a_full_forward():
