@@ -321,9 +321,10 @@ def bootstrap_chinchilla(N, D, loss, fit: LawFit, resamples: int = 1000, seed: i
         params["G"] = (params["alpha"] * params["A"] / (params["beta"] * params["B"])) ** (
             1.0 / (params["alpha"] + params["beta"]))
     estimate = {**fit.params, **fit.extra["compute_optimal"]}
-    out = {name: {"estimate": float(estimate[name]), "se": float(np.std(values, ddof=1)),
-                  "ci95": [float(v) for v in np.percentile(values, [2.5, 97.5])]}
-           for name, values in params.items()}
+    with np.errstate(over="ignore", invalid="ignore"):  # the same replicates: A or B near 1e300 squares to inf
+        out = {name: {"estimate": float(estimate[name]), "se": float(np.std(values, ddof=1)),
+                      "ci95": [float(v) for v in np.percentile(values, [2.5, 97.5])]}
+               for name, values in params.items()}
     return {**out, "n_converged": int(ok.sum()), "resamples": resamples, "seed": seed,
             "starts_per_resample": k, "batched": batch_summary(batch), "polished": int(len(retry))}
 
