@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slmscale.files import (StageError, atomic_dir, atomic_file, check_output_dir, mark_completed,
-                            read_jsonl, write_jsonl)
+                            read_csv_rows, read_json, read_jsonl, write_json, write_jsonl)
 
 
 def test_atomic_file_leaves_nothing_on_error(tmp_path):
@@ -49,6 +49,19 @@ def test_jsonl_round_trip_and_errors_name_the_line(tmp_path):
         read_jsonl(path)
     with pytest.raises(StageError, match="cannot read"):
         read_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_json_and_csv_readers_and_errors_name_the_file(tmp_path):
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    write_json(good, {"a": [1, 2]})
+    assert read_json(good) == {"a": [1, 2]}
+    bad.write_text('{"a": ')
+    with pytest.raises(StageError, match=r"bad\.json: not valid JSON .*; start over$"):
+        read_json(bad, hint="; start over")
+    table = tmp_path / "t.csv"
+    table.write_text("run_id,loss\nr1,2.5\nr2,\n")
+    assert read_csv_rows(table) == (["run_id", "loss"], [{"run_id": "r1", "loss": "2.5"},
+                                                        {"run_id": "r2", "loss": ""}])
 
 
 def test_outputs_get_ordinary_permissions(tmp_path):

@@ -10,6 +10,7 @@ refuses to mix outputs of two different configs (lhotse-style).
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -93,6 +94,23 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
     return count
+
+
+def read_json(path: str | Path, hint: str = "") -> Any:
+    """A JSON file's content; malformed JSON is a StageError naming the file (and `hint`)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise StageError(f"{path}: not valid JSON ({err.msg}){hint}") from err
+
+
+def read_csv_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the rows (column -> cell) of a CSV file with a header line."""
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
 
 
 def read_jsonl_numbered(path: str | Path) -> list[tuple[int, dict[str, Any]]]:

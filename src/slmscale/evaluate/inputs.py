@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from slmscale.evaluate.layouts import Task
-from slmscale.files import StageError
+from slmscale.files import StageError, read_json
 from slmscale.units.shards import open_split, read_meta
 
 SPLIT = "bench"
@@ -65,10 +64,7 @@ def completed_record(run_dir: Path, purpose: str) -> dict[str, Any]:
         raise StageError(f"{run_dir}: no such run dir")
     if not path.is_file():
         raise StageError(f"{run_dir}: no run.json; not a run dir (train one with `slmscale train`)")
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise StageError(f"{path}: not valid JSON ({err.msg})") from err
+    record = read_json(path)
     if record.get("status") != "completed":
         raise StageError(f"{path}: status is {record.get('status')!r}; only a completed run can be {purpose}")
     return record

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from slmscale.files import StageError, atomic_file, temporary_path, write_json
+from slmscale.files import StageError, atomic_file, read_json, temporary_path, write_json
 from slmscale.lm.model import Llama, ModelShape
 
 WEIGHTS = "model.safetensors"
@@ -85,10 +85,7 @@ def load_pretrained(directory: str | Path, device: str | torch.device = "cpu") -
     for name in (CONFIG, WEIGHTS):
         if not (directory / name).is_file():
             raise StageError(f"{directory}: no {name}; not a trained run or exported model")
-    try:
-        config = json.loads((directory / CONFIG).read_text())
-    except json.JSONDecodeError as err:
-        raise StageError(f"{directory / CONFIG}: not valid JSON ({err.msg})") from err
+    config = read_json(directory / CONFIG)
     shape = shape_from_hf_config(config, str(directory / CONFIG))
     model = Llama(shape)
     try:

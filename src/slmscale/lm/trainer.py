@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from slmscale.config import fingerprint, to_dict
-from slmscale.files import StageError, check_output_dir, mark_completed, write_json, write_text
+from slmscale.files import StageError, check_output_dir, mark_completed, read_json, write_json, write_text
 from slmscale.lm import distributed
 from slmscale.lm.checkpoint import TrainerState, has_checkpoint, load_checkpoint, save_checkpoint
 from slmscale.lm.data import TrainWindows, split_loss
@@ -57,10 +57,7 @@ def _check_same_config(run_dir: Path, print_: str) -> None:
     record = run_dir / RECORD
     if not record.is_file():
         return
-    try:
-        old = json.loads(record.read_text())
-    except json.JSONDecodeError as err:
-        raise StageError(f"{record}: not valid JSON ({err.msg}); delete the run dir to start over") from err
+    old = read_json(record, hint="; delete the run dir to start over")
     if old.get("fingerprint") != print_:
         raise StageError(f"{run_dir} holds a run with a different config or units dir (see {record}, "
                          f"{run_dir / 'train.yaml'}); choose another --out or delete it")

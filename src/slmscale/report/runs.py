@@ -1,14 +1,13 @@
 """A sweep's results.csv as the report needs it: completed runs grouped by data variant.
 
-`slmscale.scaling.table.read_table` rejects the empty numbers that failed and pending rows
-carry (results.csv never guesses a value), so this module reads the CSV itself, keeps the
-failed rows for the report's list of errors, and builds one `ResultsTable` per variant directly
-from its completed rows (no temporary CSV). Columns as written by `slmscale.sweep.results`.
+`slmscale.scaling.table.read_table` keeps only the completed rows of one table, while the
+report needs the failed rows too (its list of errors) and one `ResultsTable` per data variant,
+so this module splits the rows itself and builds each variant's table directly from its
+completed rows (no temporary CSV). Columns as written by `slmscale.sweep.results`.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slmscale.files import StageError
+from slmscale.files import StageError, read_csv_rows
 from slmscale.scaling.table import ResultsTable
 
 RESULTS_FILE = "results.csv"
@@ -126,10 +125,7 @@ def read_sweep(sweep_dir: str | Path) -> Sweep:
     path = path / RESULTS_FILE if path.is_dir() else path
     if not path.is_file():
         raise StageError(f"{path}: no results table (run `slmscale sweep` first)")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = list(reader.fieldnames or [])
-        rows = list(reader)
+    header, rows = read_csv_rows(path)
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise StageError(f"{path}: missing column(s) {', '.join(missing)} (has {', '.join(header)})")

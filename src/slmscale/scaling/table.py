@@ -10,14 +10,13 @@ columns; the aliases below read them as they are, so the reference files need no
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from slmscale.files import StageError
+from slmscale.files import StageError, read_csv_rows
 
 ALIASES = {
     "params": ("params", "params_N", "Model Size", "N"),
@@ -83,10 +82,7 @@ def read_table(path: str | Path, drop_highest_loss: int = 0) -> ResultsTable:
     path = Path(path)
     if not path.is_file():
         raise StageError(f"{path}: results table not found")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = list(reader.fieldnames or [])
-        rows = list(reader)
+    header, rows = read_csv_rows(path)
     if "status" in header:  # a sweep's results.csv: runs that failed or are not done carry no numbers
         rows = [row for row in rows if row["status"] == "completed"]
     if not rows:

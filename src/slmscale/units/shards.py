@@ -15,7 +15,6 @@ the paper (PAPER.md §1), so vocab_size = k + 2.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from slmscale.files import StageError, temporary_path, write_json
+from slmscale.files import StageError, read_json, temporary_path, write_json
 
 META = "meta.json"
 TOKEN_DTYPE = np.uint16
@@ -104,10 +103,7 @@ def read_meta(units_dir: str | Path) -> dict[str, Any]:
     path = Path(units_dir) / META
     if not path.is_file():
         raise StageError(f"{units_dir}: not a units dir (no {META})")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise StageError(f"{path}: not valid JSON ({err.msg})") from err
+    return read_json(path)
 
 
 def open_split(units_dir: str | Path, split: str) -> Split:

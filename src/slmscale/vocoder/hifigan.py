@@ -27,7 +27,6 @@ vocoders are refused: slmscale has no pitch or style stream to give them.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from slmscale.files import StageError, atomic_file, write_json
+from slmscale.files import StageError, atomic_file, read_json, write_json
 from slmscale.vocoder.mean_mel import check_durations, check_units
 
 SLOPE = 0.1
@@ -262,10 +261,7 @@ def load_code_hifigan(path: str | Path) -> CodeHiFiGANVocoder:
     config_path, weights = _checkpoint_file(path)
     if not config_path.is_file():
         raise StageError(f"{path}: no {CONFIG} beside the generator checkpoint {weights.name}")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as err:
-        raise StageError(f"{config_path}: not valid JSON ({err.msg})") from err
+    config = read_json(config_path)
     model = CodeHiFiGAN(config, str(config_path))
     try:
         # weights_only: a checkpoint is data, never code to run.
