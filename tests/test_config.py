@@ -100,12 +100,14 @@ def _all_config_classes():
     from slmscale.audio.tinystories import TinyStoriesImportConfig
     from slmscale.lm.generate import SamplingConfig
     from slmscale.lm.model import ModelShape
+    from slmscale.units.pickle_import import ImportConfig
     from slmscale.units.text_units import TextUnitsConfig
     from slmscale.sweep.sweep_config import Grid, SlurmConfig, Variant
     from slmscale.units.unigram import UnigramConfig
     from slmscale.vocoder.mean_mel import VocoderConfig
     return [*_config_classes().values(), FolderImportConfig, LibriSpeechImportConfig, TinyStoriesImportConfig,
-            TextUnitsConfig, UnigramConfig, SamplingConfig, ModelShape, Grid, Variant, SlurmConfig, VocoderConfig]
+            TextUnitsConfig, UnigramConfig, SamplingConfig, ModelShape, Grid, Variant, SlurmConfig, VocoderConfig,
+            ImportConfig]
 
 
 def test_every_config_field_is_documented():

@@ -69,6 +69,13 @@ def test_eval_json_has_every_task_both_variants_and_the_baseline(world, tmp_path
                  "kn5_sblimp", "kn5_ssc_sum"):
         assert 0.0 <= metrics[name] <= 1.0, name
     assert metrics["sblimp"] == syntactic["macro"]["accuracy"]
+    # Each headline accuracy carries its item count, for the downstream law's binomial noise: the
+    # macro mean over T types counts as T²/Σ(1/n_type) items.
+    per_type = [entry["n"] for entry in syntactic["by_type"].values()]
+    assert metrics["sblimp_n"] == pytest.approx(4 / sum(1 / n for n in per_type), abs=1e-3)
+    assert metrics["sblimp_pairs_n"] == syntactic["n_pairs"] and metrics["swuggy_n"] == 4
+    assert metrics["ssc_n"] == out["benchmarks"]["sSC"]["tasks"][next(iter(out["benchmarks"]["sSC"]["tasks"]))][
+        "model"]["mean"]["n_pairs"]
     record = json.loads((run / "run.json").read_text())
     assert record["downstream"] == metrics and record["status"] == "completed"
     assert json.loads((run / "eval.json").read_text())["git_revision"] == out["git_revision"]

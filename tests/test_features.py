@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from slmscale.units.features import FeatureSpec, build_extractor, deltas
+from slmscale.config import ConfigError
+from slmscale.units.features import FeatureSpec, build_extractor, deltas, native_frame_rate, with_frame_rate
 from slmscale.units.hubert import chunk_bounds, conv_geometry
 
 SR = 16000
@@ -130,6 +131,22 @@ def test_lower_rates_concatenate_consecutive_frames(kind, rate, stack):
     np.testing.assert_array_equal(stacked, native[:whole * stack].reshape(whole, -1))
 
 
+def test_default_frame_rate_is_the_native_one():
+    assert FeatureSpec().frame_rate == 0
+    for kind in ("mfcc", "logmel"):
+        assert build_extractor(FeatureSpec(kind=kind)).frame_rate == 100
+        assert with_frame_rate(FeatureSpec(kind=kind)) == FeatureSpec(kind=kind, frame_rate=100)
+    assert with_frame_rate(FeatureSpec(frame_rate=25)).frame_rate == 25
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"frame_rate": 30}, "frame_rate 30"), ({"kind": "wavelet"}, "'wavelet'"), ({"layer": -1}, "layer=-1"),
+    ({"n_mfcc": 0}, "n_mfcc=0"), ({"chunk_seconds": 0.0}, "chunk_seconds"), ({"sample_rate": 0}, "sample_rate=0")])
+def test_spec_is_validated_when_built(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        FeatureSpec(**fields)
+
+
 def test_bad_specs_and_inputs():
     with pytest.raises(ValueError, match="frame_rate 30"):
         build_extractor(FeatureSpec(frame_rate=30))
@@ -224,6 +241,18 @@ def test_hubert_chunks_keep_the_frame_grid(tiny_hubert):
             model(torch.from_numpy(wav[a:b])[None], output_hidden_states=True).hidden_states[1][0].numpy()
             for a, b in chunk_bounds(len(wav), 8000, 400, 320)])
     np.testing.assert_allclose(chunked, want, rtol=1e-4, atol=1e-5)
+
+
+def test_hubert_native_rate_comes_from_its_config(tiny_hubert, tmp_path):
+    directory, _ = tiny_hubert
+    spec = FeatureSpec(kind="hubert", hubert_path=str(directory), layer=1)
+    assert native_frame_rate(spec) == 50 and with_frame_rate(spec).frame_rate == 50
+    assert build_extractor(spec).frame_rate == 50
+    # Read from config.json alone: no weights are needed to resolve the rate.
+    (tmp_path / "config.json").write_text((directory / "config.json").read_text())
+    assert native_frame_rate(FeatureSpec(kind="hubert", hubert_path=str(tmp_path))) == 50
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        native_frame_rate(FeatureSpec(kind="hubert", hubert_path=str(tmp_path / "nowhere")))
 
 
 def test_hubert_errors(tiny_hubert, tmp_path):

@@ -25,6 +25,7 @@ SPEECH_GAMMA, TEXT_GAMMA = 0.02, 0.06
 COARSE_GRID = {"alpha": [0.25, 0.75], "beta": [0.25, 0.75], "e": [-1.0, 0.0], "a": [2.0, 6.0], "b": [2.0, 6.0]}
 """32 starts instead of Hoffmann's 4,500, to keep the test fast; the generating law lies inside."""
 BOOTSTRAP = 20
+ITEMS = 500
 SIZES = {"xs": 2e4, "s": 6e4, "m": 2e5, "l": 6e5, "xl": 2e6}
 
 
@@ -47,6 +48,7 @@ def run_row(rng, variant, corpus, tokenizer, modality, size, tokens, loss_law, g
     for metric in metrics:
         value = (0.55 + boost) * (flops / 1e10) ** gamma * math.exp(rng.normal(0, 0.002))
         row[metric], row[f"{metric}_sum"], row[f"kn5_{metric}"] = value, value - 0.01, 0.52 + rng.normal(0, 0.005)
+        row[f"{metric}_n"] = ITEMS  # the evaluation's item count, beside each accuracy
     return row
 
 
@@ -112,8 +114,8 @@ def test_fit_recovers_the_generating_law(full):
     assert fit["params"]["beta"] == pytest.approx(RAW_LAW["beta"], abs=0.06)
     assert fit["params"]["E"] == pytest.approx(RAW_LAW["E"], abs=0.1)
     assert fit["ci"]["alpha"]["ci95"][0] <= fit["params"]["alpha"] <= fit["ci"]["alpha"]["ci95"][1]
-    assert report["acceptance"]["r2_log"]["pass"] and fit["r2_log"] > 0.99
-    assert report["acceptance"]["extrapolation"]["pass"]
+    assert report["checks"]["r2_log"]["pass"] and fit["r2_log"] > 0.99
+    assert report["checks"]["extrapolation"]["pass"]
     assert fit["extrapolation"]["n_heldout"] >= 2 and fit["extrapolation"]["max_abs_relative_error"] < 0.03
     assert report["main_variant"] == "raw" and report["text_arm"] == "text"
     assert "skipped" in report["variants"]["text"]["chinchilla"]  # one token budget: no law fitted
@@ -144,6 +146,9 @@ def test_text_scales_faster_than_speech(full):
     comparison = report["comparison"]["sblimp"]
     assert comparison["text_arm"]["ratio"] == pytest.approx(text / speech)
     assert comparison["text_arm"]["ratio"] > 1 and "pythia" in comparison
+    # The binomial noise of each score comes from the sweep's own item counts, which are not metrics.
+    assert report["variants"]["raw"]["downstream"]["sblimp"]["noise"]["source"] == "column sblimp_n"
+    assert not any(m.endswith("_n") for m in report["metrics"])
 
 
 def test_failed_runs_are_listed(full):
@@ -164,22 +169,23 @@ def test_single_variant_sweep_skips_the_comparisons(tmp_path):
     text = (tmp_path / "out" / "report.md").read_text()
     assert "## Skipped" in text and "- Figure 3:" in text and "None." in text  # no failed runs
     assert "text_arm" not in report["comparison"]["sblimp"] and "pythia" in report["comparison"]["sblimp"]
-    assert report["acceptance"]["r2_log"]["pass"]
+    assert report["checks"]["r2_log"]["pass"]
 
 
 def test_cli_on_a_sweep_without_a_law(tmp_path, capsys):
-    """Corpus-comparison runs only (one budget per size): Figure 3, no fit, acceptance says why."""
+    """Corpus-comparison runs only (one budget per size): Figure 3, no fit, the checks say why."""
     rng = np.random.default_rng(4)
     rows = [run_row(rng, corpus, corpus, "raw", "audio", size, 1e6, RAW_LAW, SPEECH_GAMMA, "corpus", boost=boost)
             for corpus, boost in (("stories", 0.03), ("sentences", 0.0)) for size in ("xs", "s", "m", "l")]
     sweep = write_sweep(tmp_path / "sweep", rows)
-    report_command.run(argparse.Namespace(sweep=str(sweep), out=str(tmp_path / "out"), bootstrap=20, seed=0))
+    report_command.run(argparse.Namespace(sweep=str(sweep), out=str(tmp_path / "out"), bootstrap=20, seed=0,
+                                          delta=1e-3))
     printed = capsys.readouterr().out
     assert "R² on log loss: FAIL" in printed and "3 figures" in printed
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [f["figure"] for f in report["figures"]] == ["2", "3", "4"]
     assert report["main_variant"] == "stories"  # equal run counts: the name breaks the tie
-    assert "token budgets" in report["acceptance"]["r2_log"]["why"]
+    assert "token budgets" in report["checks"]["r2_log"]["why"]
     assert "FAIL: R² on log loss" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -194,3 +200,9 @@ def test_bad_sweeps_are_refused(tmp_path):
     write_sweep(tmp_path / "b", rows)
     with pytest.raises(StageError, match=r"results.csv:2: completed run .* loss=''"):
         make_report(tmp_path / "b", tmp_path / "out")
+    # A run that records neither U nor epochs is not taken for a single pass over its data.
+    rows = raw_rows(np.random.default_rng(3))
+    rows[1]["unique_tokens"] = rows[1]["epochs"] = ""
+    write_sweep(tmp_path / "c", rows)
+    with pytest.raises(StageError, match=r"results.csv:3: completed run .* neither unique_tokens nor epochs"):
+        make_report(tmp_path / "c", tmp_path / "out")

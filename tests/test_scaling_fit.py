@@ -1,11 +1,12 @@
-"""`slmscale fit` on each reference table: readable summary, fit.json with the issue's keys, figures;
-and the results-table reader's errors."""
+"""`slmscale fit` on each reference table: readable summary, fit.json with the documented keys, figures;
+the minimum grid a law needs; and the results-table reader's errors."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from slmscale.cli import main
@@ -104,3 +105,86 @@ def test_read_table_errors_name_file_line_and_column(tmp_path):
     assert table.tokens.tolist() == [2e7, 2e7] and list(table.metrics) == ["sblimp"]
     assert table.metrics["sblimp"][1] != table.metrics["sblimp"][1]  # an empty cell is NaN
     assert len(read_table(EPOCH, drop_highest_loss=5)) == 240
+
+
+LAW = {"E": 1.7, "A": 400.0, "B": 900.0, "alpha": 0.34, "beta": 0.28}
+
+
+def _law_table(path: Path, sizes, budgets, unique=None, noise=0.0) -> Path:
+    """A results CSV whose losses follow LAW (times log-normal noise), on the grid sizes × budgets."""
+    rng = np.random.default_rng(0)
+    lines = ["params,tokens,loss" + (",unique_tokens" if unique else "")]
+    for n in sizes:
+        for d in budgets:
+            loss = LAW["E"] + LAW["A"] / n ** LAW["alpha"] + LAW["B"] / d ** LAW["beta"]
+            loss *= np.exp(rng.normal(0, noise))
+            lines.append(f"{n:g},{d:g},{loss:.6f}" + (f",{min(unique, d):g}" if unique else ""))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _one_line_error(capsys, args) -> str:
+    assert main(["fit", *map(str, args)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_fit_refuses_a_grid_too_small_for_the_law(tmp_path, capsys):
+    three = _law_table(tmp_path / "three.csv", (1e7, 1e8, 1e9), (2e9,))
+    err = _one_line_error(capsys, [three])
+    assert str(three) in err and "3 runs for 5 free parameters (need ≥7)" in err
+    assert "1 token budget (a fitted B and β needs ≥2 token budgets)" in err
+    two_sizes = _law_table(tmp_path / "two.csv", (1e7, 1e8), (1e9, 3e9, 1e10, 3e10))
+    assert "2 model sizes (a fitted A and α needs ≥3" in _one_line_error(capsys, [two_sizes])
+    # The data-constrained law's base is fitted on the single-epoch runs: the same check, on those.
+    epochs = _law_table(tmp_path / "epochs.csv", (1e7, 1e8, 1e9), (1e9, 4e9), unique=1e9)
+    err = _one_line_error(capsys, [epochs, "--law", "data-constrained"])
+    assert "single-epoch" in err and "3 runs for 5 free parameters" in err
+
+
+def test_laws_the_runs_cannot_identify_are_refused_in_one_line(tmp_path, capsys):
+    # Loss rising with N on a 3 × 4 grid: the optimum has α < 0, which used to crash `fit` with a
+    # complex number in the allocation; Kaplan's law on 5 runs has 4 parameters and 1 run to spare.
+    rising = tmp_path / "rising.csv"
+    rows = [f"{n:.0f},{d:.0f},{2.0 + 0.05 * np.log(n / 1e6) + 40 / d ** 0.3:.6f}"
+            for n in (1e6, 2e6, 4e6) for d in (2.5e5, 5e5, 1e6, 2e6)]
+    rising.write_text("params,tokens,loss\n" + "\n".join(rows) + "\n")
+    assert "chinchilla law is not identified: its best fit has alpha = -" in _one_line_error(capsys, [rising])
+    assert "kaplan law is not identified" in _one_line_error(capsys, [rising, "--law", "kaplan"])
+    few = tmp_path / "few.csv"
+    few.write_text("params,tokens,loss\n" + "\n".join(rows[:5]) + "\n")
+    assert "4 free parameters and needs at least 6 runs" in _one_line_error(capsys, [few, "--law", "kaplan"])
+
+
+def test_fit_warns_when_one_budget_is_all_there_is(tmp_path, capsys):
+    one_budget = _law_table(tmp_path / "sizes.csv", (1e7, 3e7, 1e8, 3e8, 1e9), (2e9,))
+    assert "1 token budget" in _one_line_error(capsys, [one_budget])
+    result, printed = _fit(tmp_path, capsys, one_budget, "--fix", f"B={LAW['B']},beta={LAW['beta']}")
+    assert result["warnings"] == ["one token budget only: B and β are the fixed values, the runs do not test them"]
+    assert "warning: one token budget only" in printed
+    assert result["params"]["alpha"] == pytest.approx(LAW["alpha"], abs=1e-3)
+
+
+def test_settings_the_law_does_not_read_are_refused(capsys):
+    err = _one_line_error(capsys, [EPOCH, "--law", "kaplan", "--bootstrap", "40"])
+    assert "bootstrap=40: the kaplan law does not use it" in err
+    assert "fix='alpha=0.3'" in _one_line_error(capsys, [EPOCH, "--law", "isoflop", "--fix", "alpha=0.3"])
+
+
+def test_a_failed_bootstrap_keeps_the_fit_and_says_why(tmp_path, capsys, monkeypatch):
+    from slmscale.scaling import chinchilla
+
+    def no_replicates(*args, **kwargs):
+        raise ValueError("bootstrap: only 1 of 40 replicates converged")
+    monkeypatch.setattr(chinchilla, "bootstrap_chinchilla", no_replicates)
+    table = _law_table(tmp_path / "grid.csv", (1e7, 3e7, 1e8), (1e9, 1e10, 1e11))
+    result, printed = _fit(tmp_path, capsys, table, "--bootstrap", "40")
+    assert result["ci_error"] == "bootstrap: only 1 of 40 replicates converged" and "ci" not in result
+    assert "no intervals: bootstrap: only 1 of 40" in printed
+
+
+def test_the_summary_says_how_many_replicates_the_intervals_rest_on(tmp_path, capsys):
+    table = _law_table(tmp_path / "grid.csv", (1e7, 3e7, 1e8, 3e8), (1e9, 1e10, 1e11), noise=0.01)
+    result, printed = _fit(tmp_path, capsys, table, "--bootstrap", "20")
+    assert f"95% intervals from {result['ci']['n_converged']}/20 bootstrap replicates" in printed

@@ -39,7 +39,7 @@ def test_paper_study_loads_and_expands_to_the_papers_grid(tmp_path):
     assert {round(r.tokens / r.unique_tokens) for r in epochs} == {2, 4, 8, 10}
     assert max(r.tokens / r.unique_tokens for r in epochs if r.size == "823m") == 8
     assert {r.variant for r in runs} == {"raw", "unigram"} and cfg.fit.delta == 0.03
-    assert len(runs) > 50  # "more than 50 SLMs" (PAPER.md §2)
+    assert len(runs) > 50  # "more than 50 SLMs", as the paper trained
 
 
 def test_study_config_errors(tmp_path):
@@ -51,6 +51,26 @@ def test_study_config_errors(tmp_path):
         StudyConfig().sweep, variants=(Variant("raw", "x"),)))
     with pytest.raises(ConfigError, match="the study fills them"):
         run_study(tmp_path, bad)
+
+
+def test_the_report_gets_every_fit_setting_of_the_study(tmp_path, monkeypatch):
+    """The study's fit settings reach every fit of the report, not only bootstrap and seed."""
+    import slmscale.report.report as report_module
+    from slmscale import study
+    seen: dict = {}
+    monkeypatch.setattr(report_module, "make_report", lambda *args, **kwargs: seen.update(kwargs) or {})
+    cfg = load_config(StudyConfig, ROOT / "configs/study/paper.yaml", ["fit.tie_alpha_beta=true", "fit.fix=E=1.7"])
+    (tmp_path / "report").mkdir()
+    study._report(tmp_path / "sweep", tmp_path / "report", cfg, "stamp")
+    assert seen == {"bootstrap": 1000, "seed": 0, "delta": 0.03, "tie_alpha_beta": True, "fixed": {"E": 1.7}}
+
+
+def test_study_fit_settings_are_those_every_law_reads():
+    for override, message in (("fit.law=kaplan", "unknown config key"), ("fit.metric=sblimp", "unknown config key"),
+                              ("fit.fix=gamma=1", "unknown parameter"), ("fit.fix=alpha", "is not name=number"),
+                              ("fit.delta=0", "must be > 0")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(StudyConfig, None, [override])
 
 
 MINI = ["world.stories=60", "world.sentence_records=60", "world.syntax_pairs_per_subtype=4",

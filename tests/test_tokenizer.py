@@ -179,6 +179,9 @@ def test_tampered_tokenizer_is_refused(trained: tuple[Path, Path], tmp_path: Pat
     (copy / "tokenizer.json").write_text(json.dumps({**desc, "fingerprint": "0" * 16}))
     with pytest.raises(StageError, match="fingerprint"):
         load_tokenizer(copy)
+    (copy / "tokenizer.json").write_text(json.dumps({**desc, "features": {**desc["features"], "frame_rate": 0}}))
+    with pytest.raises(StageError, match="frame_rate is 0"):
+        load_tokenizer(copy)
     with pytest.raises(StageError, match="not a .*tokenizer dir"):
         load_tokenizer(tmp_path)
 
@@ -193,20 +196,25 @@ def _pickled_kmeans(path: Path, dim: int) -> np.ndarray:
 
 
 def test_pickle_import_needs_trust(trained: tuple[Path, Path], tmp_path: Path) -> None:
-    from slmscale.units.pickle_import import import_kmeans
+    from slmscale.units.pickle_import import ImportConfig, import_kmeans
     corpus, tok_dir = trained
     dim = load_tokenizer(tok_dir).centroids.shape[1]
     centers = _pickled_kmeans(tmp_path / "km8.bin", dim)
     with pytest.raises(StageError, match="--trust-pickle.*arbitrary code"):
-        import_kmeans(tmp_path / "km8.bin", tmp_path / "imported", FeatureSpec())
+        import_kmeans(tmp_path / "km8.bin", tmp_path / "imported", ImportConfig())
     assert not (tmp_path / "imported").exists()
-    tok = import_kmeans(tmp_path / "km8.bin", tmp_path / "imported", FeatureSpec(), trust_pickle=True)
+    tok = import_kmeans(tmp_path / "km8.bin", tmp_path / "imported", ImportConfig(), trust_pickle=True)
     assert tok.k == 8 and np.array_equal(load_tokenizer(tmp_path / "imported").centroids, centers)
+    # An import computes the features its centroids were fitted on: no CMVN unless asked, the rate resolved.
+    assert (tok.spec.cmvn, tok.spec.frame_rate) == (False, 100)
     meta = tokenize_corpus(corpus, tmp_path / "imported", tmp_path / "units", workers=1)
     assert meta["vocab_size"] == 10
     _pickled_kmeans(tmp_path / "km_wrong_dim.bin", dim + 1)
     with pytest.raises(StageError, match=f"dim {dim + 1}.*dim {dim}"):
-        import_kmeans(tmp_path / "km_wrong_dim.bin", tmp_path / "imported2", FeatureSpec(), trust_pickle=True)
+        import_kmeans(tmp_path / "km_wrong_dim.bin", tmp_path / "imported2", ImportConfig(), trust_pickle=True)
+    # A bare FeatureSpec (whose default is cmvn=True) is not accepted as an import's config.
+    with pytest.raises(TypeError, match="ImportConfig"):
+        import_kmeans(tmp_path / "km8.bin", tmp_path / "imported3", FeatureSpec(), trust_pickle=True)
 
 
 def test_units_check_with_the_wrong_tokenizer(trained: tuple[Path, Path], tmp_path: Path) -> None:
@@ -222,9 +230,11 @@ def test_units_check_with_the_wrong_tokenizer(trained: tuple[Path, Path], tmp_pa
 def test_cli_train_tokenize_check(trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     corpus, _ = trained
     tok, units = str(tmp_path / "tok"), str(tmp_path / "units")
-    assert main(["tokenizer", "train", str(corpus), "--out", tok, "--k", "12", "--workers", "1",
-                 "frames_sample=4000", "kmeans_iterations=5"]) == 0
-    assert load_tokenizer(tok).k == 12
+    # The feature spec is spelled as for import-kmeans: flags, features.<key>= or a bare feature key.
+    assert main(["tokenizer", "train", str(corpus), "--out", tok, "--k", "12", "--workers", "1", "--no-cmvn",
+                 "frame_rate=50", "frames_sample=4000", "kmeans_iterations=5"]) == 0
+    trained_tok = load_tokenizer(tok)
+    assert (trained_tok.k, trained_tok.spec.frame_rate, trained_tok.spec.cmvn) == (12, 50, False)
     assert main(["tokenize", str(corpus), "--tokenizer", tok, "--out", units, "--no-dedup", "--workers", "1"]) == 0
     assert read_meta(units)["dedup"] is False and not (tmp_path / "units" / "train.dur").exists()
     assert main(["units", "check", units, "--tokenizer", tok]) == 0
@@ -232,6 +242,8 @@ def test_cli_train_tokenize_check(trained: tuple[Path, Path], tmp_path: Path, ca
     assert "units/s" in out and "made by" in out
     assert main(["tokenizer", "import-kmeans", str(tmp_path / "missing.bin"), "--out", str(tmp_path / "t")]) == 2
     assert "--trust-pickle" in capsys.readouterr().err
+    assert main(["tokenizer", "import-kmeans", "--show-config"]) == 0
+    assert "features.cmvn = false" in capsys.readouterr().out
 
 
 def test_hubert_tokenizer_train_import_and_tokenize(trained: tuple[Path, Path], tmp_path: Path) -> None:
@@ -244,16 +256,19 @@ def test_hubert_tokenizer_train_import_and_tokenize(trained: tuple[Path, Path], 
                              conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
                 ).save_pretrained(tmp_path / "hubert", safe_serialization=True)
     flags = ["--features", "hubert", "--hubert-path", str(tmp_path / "hubert"), "--layer", "2"]
+    # No frame rate given: the model's native 50 Hz (issue 16), recorded as such.
     assert main(["tokenizer", "train", str(corpus), "--out", str(tmp_path / "tok"), *flags, "--k", "8",
-                 "--workers", "1", "features.frame_rate=50", "kmeans_iterations=5"]) == 0
+                 "--workers", "1", "kmeans_iterations=5"]) == 0
     tok = load_tokenizer(tmp_path / "tok")
     assert (tok.spec.kind, tok.spec.layer, tok.spec.frame_rate, tok.centroids.shape) == ("hubert", 2, 50, (8, 32))
+    assert tok.spec.cmvn  # train fits on the features it computes, CMVN included, and tokenize computes the same
     meta = tokenize_corpus(corpus, tmp_path / "tok", tmp_path / "units", dedup=False, workers=1)
     assert 45 < meta["splits"]["train"]["tokens_per_second"] <= 50
     _pickled_kmeans(tmp_path / "km.bin", 32)
     assert main(["tokenizer", "import-kmeans", str(tmp_path / "km.bin"), "--out", str(tmp_path / "imported"),
-                 *flags, "frame_rate=50", "--trust-pickle"]) == 0
-    assert load_tokenizer(tmp_path / "imported").spec.hubert_path == str(tmp_path / "hubert")
+                 *flags, "features.frame_rate=50", "--trust-pickle"]) == 0  # spelled as for train
+    imported = load_tokenizer(tmp_path / "imported").spec
+    assert (imported.hubert_path, imported.frame_rate, imported.cmvn) == (str(tmp_path / "hubert"), 50, False)
     assert check_units_dir(tmp_path / "units").keys() == {"train", "valid", "test"}
 
 

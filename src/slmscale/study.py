@@ -97,7 +97,9 @@ def _report(sweep: Path, report: Path, cfg: StudyConfig, stamp: str) -> Any:
     if _marker(report) == stamp:
         return None
     (report / ".completed").unlink(missing_ok=True)  # stale: the sweep has new results
-    result = make_report(sweep, report, bootstrap=cfg.fit.bootstrap, seed=cfg.fit.seed)
+    fit = cfg.fit
+    result = make_report(sweep, report, bootstrap=fit.bootstrap, seed=fit.seed, delta=fit.delta,
+                         tie_alpha_beta=fit.tie_alpha_beta, fixed=fit.fixed())
     mark_completed(report, stamp)
     return result
 

@@ -43,6 +43,39 @@ the unigram variant and the text arm (docs/LOG.md has how it was chosen)."""
 
 
 @dataclass(frozen=True)
+class StudyFitConfig:
+    """How the report fits every law (Chinchilla, its extrapolation check, the data-constrained law's
+    base and decay constants): the settings of `slmscale fit` that apply to all of them. The others
+    (law, metric, extrapolate_below, ...) choose one fit of one table and have no place here."""
+    delta: float = 1e-3
+    """Huber delta on log-loss residuals (Hoffmann's 1e-3; Cuervo & Marxer 2024 used 0.03)."""
+    tie_alpha_beta: bool = False
+    """Fit one exponent for N and D (Muennighoff et al.'s base law)."""
+    fix: str = ""
+    """Parameters held constant, "name=value,name=value" (E, A, B, alpha, beta)."""
+    bootstrap: int = 200
+    """Resamples for every interval of the report (0 = none)."""
+    seed: int = 0
+    """Seed of the bootstraps."""
+
+    def __post_init__(self) -> None:
+        self.fixed()  # a bad value is an error when the config is read, not after the sweep
+
+    def fixed(self) -> dict[str, float]:
+        """`fix` parsed and checked as `slmscale fit` checks it (ConfigError naming the item)."""
+        from slmscale.config import ConfigError
+        from slmscale.scaling.chinchilla import free_parameters
+        cfg = FitConfig(delta=self.delta, tie_alpha_beta=self.tie_alpha_beta, fix=self.fix,
+                        bootstrap=self.bootstrap, seed=self.seed)
+        fixed = cfg.fixed()
+        try:
+            free_parameters(fixed, self.tie_alpha_beta)
+        except ValueError as err:
+            raise ConfigError(f"fit.fix: {err}") from None
+        return fixed
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """One scaling study, end to end."""
     world: WorldConfig = TINY_WORLD
@@ -66,5 +99,5 @@ class StudyConfig:
     """Real data: spoken benchmarks (sLM21 tree, StoryCloze folders) every speech run is evaluated on."""
     sweep: SweepConfig = TINY_SWEEP
     """The grids over the variants (leave `variants` and `benchmarks` empty: the study fills them)."""
-    fit: FitConfig = FitConfig(bootstrap=200)
-    """Fit settings of the report's laws (delta, bootstrap)."""
+    fit: StudyFitConfig = StudyFitConfig()
+    """Fit settings of the report's laws, used by every fit the report makes."""

@@ -80,7 +80,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _common(p, "FILE", "TinyStories-train.txt, TinyStories-valid.txt or a V2 GPT-4 file")
     p.add_argument("--limit", type=int, metavar="N", help="keep the first N non-empty stories")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--split-fractions", metavar="TRAIN,VALID,TEST", help="default 0.98,0.01,0.01")
+    group.add_argument("--split-fractions", metavar="TRAIN,VALID,TEST",
+                       help="default 0.99,0.01,0 (synthetic speech stays out of the test loss; "
+                            "0.98,0.01,0.01 keeps a test split)")
     group.add_argument("--split", choices=SPLITS, help="put every story in this split")
     p.add_argument("--seed", type=int, help="seed of the split draw (default 0)")
     add_config_arguments(p)

@@ -7,6 +7,10 @@ split}` — the format of the built-in world's text.jsonl — with its whitespac
 collapsed to single spaces (a spoken story has no paragraphs). Empty stories are
 skipped and counted; non-ASCII and control characters are kept and reported.
 The file is streamed (the train file is 1.9 GB): memory stays at a few MB.
+
+Spoken TinyStories is synthetic speech, and the test loss of the study is measured on natural
+speech only, so by default no story goes to the test split (split_fractions with a test share,
+or split=test, keeps one).
 """
 
 from __future__ import annotations
@@ -54,11 +58,16 @@ class TinyStoriesImportConfig:
     split: Optional[Literal["train", "valid", "test"]] = None
     """Put every story in this split (e.g. valid for TinyStories-valid.txt); None draws each
     story's split with split_fractions."""
-    split_fractions: tuple[float, ...] = (0.98, 0.01, 0.01)
-    """Shares of train, valid and test when split is None. A story's split depends only on seed and
-    its position in the file, so it does not change with limit."""
+    split_fractions: tuple[float, ...] = (0.99, 0.01, 0.0)
+    """Shares of train, valid and test when split is None. No test share by default: the stories
+    become synthetic speech, kept out of the natural-speech test loss; e.g. [0.98, 0.01, 0.01]
+    keeps a test split. A story's split depends only on seed and its position in the file, so it
+    does not change with limit."""
     seed: int = 0
     """Seed of the split draw."""
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def validate(cfg: TinyStoriesImportConfig) -> None:

@@ -68,14 +68,36 @@ def metric_base(bench: Benchmark, task: Task) -> str:
     return base + ("_test" if task.set == "test" else "")
 
 
+ITEM_COUNT_SUFFIX = "_n"
+"""`<metric>_n`: the number of items a headline accuracy is measured on, beside it in results.csv.
+The downstream law reads it for each score's binomial noise (`scaling/downstream_noise.py`): a
+study's own benchmarks are smaller than the public ones whose sizes are the fallback."""
+
+
+def macro_item_count(by_type: dict[str, dict[str, Any]]) -> float:
+    """Effective item count of a mean over T type accuracies: its binomial variance is
+    (1/T²)·Σ Q(1−Q)/n_t, that of one accuracy over T²/Σ(1/n_t) items."""
+    counts = [entry["n"] for entry in by_type.values()]
+    return len(counts) ** 2 / sum(1.0 / n for n in counts)
+
+
 def task_metrics(base: str, results: dict[str, Any], suffix: str = "") -> dict[str, float]:
     """Headline numbers of one task variant: sBLIMP is the macro over types (the paper's),
-    sWUGGY all pairs plus in-vocabulary."""
-    out = {base + suffix: results["macro"]["accuracy"] if base.startswith("sblimp") else results["accuracy"]}
+    sWUGGY all pairs plus in-vocabulary; with the headline scoring (no `suffix`), each with its
+    item count (`ITEM_COUNT_SUFFIX`: the same for every scoring variant)."""
+    counts: dict[str, float] = {}
     if base.startswith("sblimp"):
-        out[base.replace("sblimp", "sblimp_pairs") + suffix] = results["accuracy"]
+        pairs = base.replace("sblimp", "sblimp_pairs")
+        out = {base: results["macro"]["accuracy"], pairs: results["accuracy"]}
+        counts = {base: round(macro_item_count(results["by_type"]), 3), pairs: results["n_pairs"]}
+    else:
+        out, counts = {base: results["accuracy"]}, {base: results["n_pairs"]}
     if "invocab" in results:
-        out[base.replace("swuggy", "swuggy_invocab") + suffix] = results["invocab"]["accuracy"]
+        invocab = base.replace("swuggy", "swuggy_invocab")
+        out[invocab], counts[invocab] = results["invocab"]["accuracy"], results["invocab"]["n"]
+    out = {name + suffix: value for name, value in out.items()}
+    if not suffix:
+        out.update({name + ITEM_COUNT_SUFFIX: n for name, n in counts.items()})
     return out
 
 

@@ -48,6 +48,49 @@ def units_identity(units_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
                        for name, s in meta["splits"].items()}}
 
 
+def _json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file's content, {} when it is absent or not one (provenance is best-effort)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _corpus_origin(source: Path) -> tuple[str | None, bool | None, dict[str, Any]]:
+    """Who made a corpus dir, whether its speech is synthetic, and its synth summary if any."""
+    importer = _json_object(source / "import.json").get("importer")
+    if importer:  # LibriSpeech is read speech; an imported folder may hold anything
+        return f"import-{importer}", {"librispeech": False}.get(importer), {}
+    synth = _json_object(source.parent / "synth.json") if source.name == "corpus" else {}
+    if synth:  # `slmscale synth` writes OUT/corpus and OUT/synth.json
+        return "synth", True, synth
+    return None, None, {}
+
+
+def split_corpora(meta: dict[str, Any], split: str) -> list[dict[str, Any]]:
+    """The corpora whose speech a split of a units dir holds, as its meta.json and the corpus dir
+    it was tokenized from tell (`[]` for a missing split): the corpus path, who made it, whether
+    it is synthetic (None: not known), and, for a synth corpus, the kinds of text in the split.
+    A units subset names the id prefixes it kept; unigram-encoded units (whose `source` is the
+    units dir they encode) have that dir's corpora. Recorded so that a test loss says what it covers."""
+    if split not in meta.get("splits", {}):
+        return []
+    source = meta.get("source")
+    if isinstance(source, dict):
+        encoded = _json_object(Path(str(source.get("dir", ""))) / "meta.json")
+        return split_corpora(encoded, split) or [{"corpus": None, "made_by": None, "synthetic": None}]
+    source = str(source) if source else None
+    made_by, synthetic, synth = _corpus_origin(Path(source)) if source else (None, None, {})
+    entry: dict[str, Any] = {"corpus": source, "made_by": made_by, "synthetic": synthetic}
+    subset = meta.get("subset")
+    if subset:
+        entry["ids_starting_with"] = subset.get("prefixes", [])
+    elif synth:
+        entry["kinds"] = sorted(synth.get("corpus", {}).get("hours", {}).get(split, {}))
+    return [entry]
+
+
 def run_fingerprint(cfg: TrainConfig, units: dict[str, Any]) -> str:
     identity = {k: v for k, v in units.items() if k != "path"}
     return fingerprint({"config": to_dict(cfg), "units": identity})
@@ -77,7 +120,10 @@ def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig) -> dict[
     meta = read_meta(units_dir)
     for split in (cfg.train_split, cfg.test_split):
         if split not in meta.get("splits", {}):
-            raise StageError(f"{units_dir}/meta.json: no split {split!r} (has {sorted(meta.get('splits', {}))})")
+            hint = ("; an imported synthetic corpus has no test split unless asked for (import-tinystories "
+                    "--split-fractions 0.98,0.01,0.01)" if split == cfg.test_split else "")
+            raise StageError(f"{units_dir}/meta.json: no split {split!r} (has {sorted(meta.get('splits', {}))})"
+                             f"{hint}")
     units = units_identity(units_dir, meta)
     print_ = run_fingerprint(cfg, units)
     if check_output_dir(run_dir, print_):
@@ -88,6 +134,9 @@ def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig) -> dict[
     procs = distributed.start(cfg.device)
     try:
         plan = plan_run(cfg, meta["vocab_size"], meta["splits"][cfg.train_split]["tokens"], procs.world_size)
+        if cfg.unique_tokens is None and plan.epochs > 1:
+            log.warning("%s: D = %d exceeds the %d tokens of split %r: the data repeats, %.2f epochs",
+                        run_dir, plan.tokens, plan.unique_tokens, cfg.train_split, plan.epochs)
         return _train(units_dir, run_dir, cfg, meta, units, print_, plan, procs)
     finally:
         procs.close()
@@ -104,6 +153,7 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
     record: dict[str, Any] = {
         "status": "running", "run_id": run_dir.name, "size": cfg.size, **plan.summary(),
         "test_loss": None, "test_bits_per_second": None, "valid_loss": None, "wall_seconds": None,
+        "test_corpora": split_corpora(meta, cfg.test_split), "valid_corpora": split_corpora(meta, cfg.valid_split),
         "precision": precision, "device": str(device), "units": units, "fingerprint": print_,
         "git_revision": git_revision(), "versions": versions(), "config": to_dict(cfg),
         "started": utc_now()}

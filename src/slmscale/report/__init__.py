@@ -1,2 +1,2 @@
-"""The study report (issue 7): the figures and tables of Cuervo & Marxer 2024 ("Scaling Properties
+"""The study report: the figures and tables of Cuervo & Marxer 2024 ("Scaling Properties
 of Speech Language Models", EMNLP) redrawn from a sweep's results.csv."""

@@ -1,34 +1,64 @@
 """The numbers of the report, per data variant: the Chinchilla law (Hoffmann et al. 2022) with
-bootstrap intervals and an extrapolation check, the loss envelope's power law (Cuervo & Marxer
-2024, Figure 1), downstream exponents γ (their Figure 2 / Table 4), the text-vs-speech comparison
-and the accuracies of the best run against the n-gram baseline. Everything is JSON-able.
+bootstrap intervals and an extrapolation check, the data-constrained law's decay constants R_N*,
+R_D* (Muennighoff et al. 2023) where a variant repeated data, the loss envelope's power law
+(Cuervo & Marxer 2024, Figure 1), downstream exponents γ (their Figure 2 / Table 4), the
+text-vs-speech comparison and the accuracies of the best run against the n-gram baseline.
+Every law is fitted with the same settings (`LawSettings`). Everything is JSON-able.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from slmscale.files import StageError
-from slmscale.report.runs import BASELINE, VariantRuns
+from slmscale.log import get_logger
+from slmscale.report.runs import BASELINE, SINGLE_EPOCH, VariantRuns
 from slmscale.scaling.chinchilla import (bootstrap_chinchilla, chinchilla_loss, extrapolation_check, fit_chinchilla,
                                          frontier)
+from slmscale.scaling.data_constrained import BASE_KEYS, R_STAR_BOUNDS, fit_data_constrained
 from slmscale.scaling.downstream import downstream_scaling, envelope, fit_power_law
+from slmscale.scaling.fit import data_constrained_intervals, replicate_counts
+from slmscale.scaling.grid_check import check_grid
 from slmscale.scaling.law_fit import r_squared
 from slmscale.scaling.table import ResultsTable
 from slmscale.scaling.text_reference import compare, table4_column
 
-MIN_SIZES, MIN_BUDGETS, MIN_RUNS = 3, 2, 6
-"""A Chinchilla fit needs this many distinct sizes, token budgets and single-epoch runs (5 parameters)."""
+log = get_logger(__name__)
 HELDOUT_FRACTION = 0.15
 """The extrapolation check holds out this share of the largest-compute runs (at least 2)."""
 MIN_EXTRAPOLATION_FIT = 8
 """Runs left below the threshold to fit on, at least."""
 R2_LOG_TARGET = 0.95
 EXTRAPOLATION_TARGET = 0.03
-"""Issue 7's acceptance: R² ≥ 0.95 on log loss, held-out largest runs predicted within 3%."""
+"""The checks of the main law: R² ≥ 0.95 on log loss, held-out largest runs predicted within 3%."""
+MIN_ENVELOPE = 3
+"""Envelope points (distinct compute) a power law L ∝ C^γ is fitted to, at least."""
+
+
+@dataclass(frozen=True)
+class LawSettings:
+    """How every law of the report is fitted (a study's `fit` settings)."""
+    bootstrap: int = 1000
+    seed: int = 0
+    delta: float = 1e-3
+    """Huber delta on log-loss residuals."""
+    tie_alpha_beta: bool = False
+    fixed: dict[str, float] = field(default_factory=dict)
+    """Parameters held constant (E, A, B, alpha, beta)."""
+    init_grid: dict | None = None
+    """The Chinchilla fits' initialisation grid (default Hoffmann's 4,500 starts)."""
+
+    def options(self) -> dict[str, Any]:
+        return {"delta": self.delta, "fixed": dict(self.fixed) or None, "tie_alpha_beta": self.tie_alpha_beta}
+
+
+def short_reason(error: Exception | str, table: ResultsTable) -> str:
+    """An error without the table's path in front: the report names the variant already."""
+    return str(error).replace(f"{table.source}: ", "")
 
 
 def _fit_summary(fit_json: dict[str, Any], table: ResultsTable) -> dict[str, Any]:
@@ -42,60 +72,114 @@ def frontier_budgets(flops: np.ndarray) -> np.ndarray:
     return 10.0 ** np.arange(start, start + 4)
 
 
-def extrapolation(table: ResultsTable, init_grid=None) -> dict[str, Any]:
+def extrapolation(table: ResultsTable, settings: LawSettings) -> dict[str, Any]:
     """Fit below a compute threshold, predict the largest-compute runs (the top HELDOUT_FRACTION)."""
     order = np.sort(table.flops)[::-1]
     n_heldout = max(2, math.ceil(HELDOUT_FRACTION * len(table)))
     threshold = float(order[n_heldout - 1])
-    n_fit = int((table.flops < threshold).sum())
+    below = table.flops < threshold
+    n_fit = int(below.sum())
     if n_fit < MIN_EXTRAPOLATION_FIT:
         return {"skipped": f"holding out the {n_heldout} largest-compute runs leaves {n_fit} to fit "
                            f"(need {MIN_EXTRAPOLATION_FIT})"}
-    result = extrapolation_check(table.params, table.tokens, table.loss, table.flops, threshold,
-                                 min_fit=MIN_EXTRAPOLATION_FIT, grid=init_grid)
-    held = np.flatnonzero(table.flops >= threshold)
+    check = check_grid(table.params[below], table.tokens[below], settings.fixed, settings.tie_alpha_beta)
+    if not check.ok:
+        return {"skipped": f"the runs below {threshold:.3g} FLOPs: {check.describe()}"}
+    try:
+        result = extrapolation_check(table.params, table.tokens, table.loss, table.flops, threshold,
+                                     min_fit=MIN_EXTRAPOLATION_FIT, grid=settings.init_grid, **settings.options())
+    except ValueError as error:
+        return {"skipped": short_reason(error, table)}
+    held = np.flatnonzero(~below)
     result["heldout_run_ids"] = [table.run_ids[i] for i in held]
     result["heldout_flops"] = table.flops[held].tolist()
     return result
 
 
-def chinchilla_analysis(variant: VariantRuns, bootstrap: int, seed: int, init_grid=None) -> dict[str, Any]:
+def chinchilla_analysis(variant: VariantRuns, settings: LawSettings) -> dict[str, Any]:
     """L̂ = E + A/N^α + B/D^β on the variant's single-epoch runs, or {"skipped": why}."""
     table = variant.single_epoch()
-    sizes, budgets = len(np.unique(table.params)), len(np.unique(table.tokens))
-    if sizes < MIN_SIZES or budgets < MIN_BUDGETS or len(table) < MIN_RUNS:
-        return {"skipped": f"{len(table)} single-epoch runs over {sizes} sizes and {budgets} token budgets; "
-                           f"a fit needs ≥{MIN_SIZES} sizes, ≥{MIN_BUDGETS} budgets and ≥{MIN_RUNS} runs"}
-    fit = fit_chinchilla(table.params, table.tokens, table.loss, grid=init_grid)
-    result = _fit_summary(fit.to_json(), table)
-    if bootstrap:
+    check = check_grid(table.params, table.tokens, settings.fixed, settings.tie_alpha_beta)
+    if not check.ok:
+        return {"skipped": f"single-epoch runs: {check.describe()}"}
+    for warning in check.warnings:
+        log.warning("report: %s: %s", variant.name, warning)
+    try:
+        fit = fit_chinchilla(table.params, table.tokens, table.loss, grid=settings.init_grid, **settings.options())
+    except ValueError as error:
+        return {"skipped": short_reason(error, table)}
+    result = {**_fit_summary(fit.to_json(), table), "warnings": check.warnings}
+    if settings.bootstrap:
         try:
-            result["ci"] = bootstrap_chinchilla(table.params, table.tokens, table.loss, fit, resamples=bootstrap,
-                                                seed=seed)
+            result["ci"] = bootstrap_chinchilla(table.params, table.tokens, table.loss, fit,
+                                                resamples=settings.bootstrap, seed=settings.seed, **settings.options())
         except ValueError as error:
             result["ci_error"] = str(error)
     result["frontier"] = frontier(fit.params, frontier_budgets(table.flops))
-    result["extrapolation"] = extrapolation(table, init_grid)
+    result["extrapolation"] = extrapolation(table, settings)
+    return result
+
+
+def data_constrained_analysis(variant: VariantRuns, settings: LawSettings, base_fit: dict[str, Any]) -> dict[str, Any]:
+    """R_D*, R_N* of the data-constrained law when the variant repeated data, on all its runs, over
+    the base law `base_fit` (the Chinchilla fit of its single-epoch runs, as Muennighoff et al. and
+    Cuervo & Marxer fit it in two stages), or {"skipped": why}.
+
+    The base is the report's own Chinchilla fit rather than a refit (`fit_data_constrained_after_base`
+    fits the same law on the same runs): the decay constants then sit on the law the report shows,
+    fitted with the report's grid and fixed values, and the 4,500-start fit is not run twice."""
+    table = variant.table
+    repeated = table.epochs > SINGLE_EPOCH
+    if not repeated.any():
+        return {"skipped": "no multi-epoch runs (R_D* and R_N* need repeated data)"}
+    given = set(BASE_KEYS) <= set(settings.fixed)
+    if given:
+        base = dict(settings.fixed)  # nothing left for the Chinchilla fit: the base is given
+    elif "params" in base_fit:
+        base = base_fit["params"]
+    else:
+        return {"skipped": f"no base law: {base_fit.get('skipped', 'the Chinchilla fit failed')}"}
+    try:
+        fit = fit_data_constrained(table.params, table.tokens, table.unique_tokens, table.loss,
+                                   {k: base[k] for k in BASE_KEYS}, delta=settings.delta)
+    except ValueError as error:  # not identifiable from these runs: the law says why
+        return {"skipped": short_reason(error, table)}
+    result = {**fit.to_json(), "n_repeated": int(repeated.sum()), "max_epochs": float(table.epochs.max()),
+              "base": "fixed (fit.fix)" if given else "the Chinchilla fit of the single-epoch runs",
+              "run_ids": list(table.run_ids)}
+    # A constant that ends on its search bound was not located by the runs: no number for it.
+    low, high = R_STAR_BOUNDS
+    result["not_identified"] = {name: f"ends on the edge of its search range [{low:g}, {high:g}]: these runs do not "
+                                      "locate it" for name in fit.extra.get("at_bound", [])}
+    if settings.bootstrap:
+        result.update(data_constrained_intervals(table, fit, settings.bootstrap, settings.seed, settings.delta))
     return result
 
 
 def loss_envelope(table: ResultsTable, bootstrap: int, seed: int) -> dict[str, Any]:
     """Min loss per FLOP (the runs no cheaper run beats) and L ∝ C^γ fitted to it, γ's 95% interval
-    from resampling runs and redoing envelope and fit."""
+    from resampling runs and redoing envelope and fit. A resample whose envelope has fewer than
+    MIN_ENVELOPE distinct points cannot be fitted: it is counted (`dropped`), not hidden."""
     frontier_idx = envelope(table.flops, -table.loss)
-    if len(frontier_idx) < 3:
-        return {"skipped": f"the loss envelope has {len(frontier_idx)} points (need 3)"}
+    if len(frontier_idx) < MIN_ENVELOPE:
+        return {"skipped": f"the loss envelope has {len(frontier_idx)} points (need {MIN_ENVELOPE})"}
     fit = fit_power_law(table.flops[frontier_idx], table.loss[frontier_idx])
     rng, gammas = np.random.default_rng(seed), []
     for _ in range(bootstrap):
         pick = rng.integers(0, len(table), len(table))
         inner = envelope(table.flops[pick], -table.loss[pick])
-        if len(np.unique(table.flops[pick][inner])) >= 3:
+        if len(np.unique(table.flops[pick][inner])) >= MIN_ENVELOPE:
             gammas.append(fit_power_law(table.flops[pick][inner], table.loss[pick][inner])["gamma"])
-    return {"gamma": fit["gamma"], "log_coefficient": fit["log_coefficient"], "r2_log": fit["r2"],
-            "gamma_ci95": [float(v) for v in np.percentile(gammas, [2.5, 97.5])] if len(gammas) > 1 else None,
-            "n_envelope": int(len(frontier_idx)), "run_ids": [table.run_ids[i] for i in frontier_idx],
-            "flops": table.flops[frontier_idx].tolist(), "loss": table.loss[frontier_idx].tolist()}
+    out = {"gamma": fit["gamma"], "log_coefficient": fit["log_coefficient"], "r2_log": fit["r2"],
+           "gamma_ci95": [float(v) for v in np.percentile(gammas, [2.5, 97.5])] if len(gammas) > 1 else None,
+           "bootstrap": {"resamples": bootstrap, "n_valid": len(gammas), "dropped": bootstrap - len(gammas),
+                         "seed": seed} if bootstrap else None,
+           "n_envelope": int(len(frontier_idx)), "run_ids": [table.run_ids[i] for i in frontier_idx],
+           "flops": table.flops[frontier_idx].tolist(), "loss": table.loss[frontier_idx].tolist()}
+    if bootstrap and len(gammas) < 2:
+        out["ci_error"] = (f"{bootstrap - len(gammas)} of {bootstrap} resamples had fewer than {MIN_ENVELOPE} "
+                           "envelope points")
+    return out
 
 
 def metric_scaling(variant: VariantRuns, metrics: list[str], bootstrap: int, seed: int) -> dict[str, Any]:
@@ -108,7 +192,7 @@ def metric_scaling(variant: VariantRuns, metrics: list[str], bootstrap: int, see
         try:
             out[metric] = downstream_scaling(table, metric, bootstrap=bootstrap, seed=seed)
         except StageError as error:
-            out[metric] = {"skipped": str(error)}
+            out[metric] = {"skipped": short_reason(error, table)}
     return out
 
 
@@ -137,12 +221,15 @@ def _ratio_bounds(speech_ci, text_ci) -> list[float] | None:
     return [text_ci[0] / speech_ci[1], text_ci[1] / speech_ci[0]]
 
 
-def _versus(speech: dict, text_gamma: float, text_ci, metric: str) -> dict[str, Any]:
+def _versus(speech: dict, text: dict, metric: str) -> dict[str, Any]:
     try:
-        out = compare(speech["gamma"], text_gamma, column=metric)
+        out = compare(speech["gamma"], text["gamma"], column=metric)
     except ValueError as error:
         return {"error": str(error)}
-    return {**out, "text_gamma_ci95": text_ci, "ratio_bounds": _ratio_bounds(speech.get("gamma_ci95"), text_ci)}
+    text_ci = text.get("gamma_ci95")
+    boot = text.get("bootstrap") or (text.get("fit") or {}).get("bootstrap")  # Pythia's sits under "fit"
+    return {**out, "text_gamma_ci95": text_ci, "text_replicates": replicate_counts(boot),
+            "ratio_bounds": _ratio_bounds(speech.get("gamma_ci95"), text_ci)}
 
 
 def exponent_comparison(speech: dict[str, Any], text: dict[str, Any] | None,
@@ -154,11 +241,12 @@ def exponent_comparison(speech: dict[str, Any], text: dict[str, Any] | None,
         if "gamma" not in fit:
             continue
         row: dict[str, Any] = {"speech_gamma": fit["gamma"], "speech_gamma_ci95": fit.get("gamma_ci95"),
+                               "speech_replicates": replicate_counts(fit.get("bootstrap")),
                                "table4_column": table4_column(metric)}
         other = (text or {}).get(metric)
         if other and "gamma" in other:
-            row["text_arm"] = _versus(fit, other["gamma"], other.get("gamma_ci95"), metric)
+            row["text_arm"] = _versus(fit, other, metric)
         if pythia and table4_column(metric) == "blimp":
-            row["pythia"] = _versus(fit, pythia["gamma"], pythia.get("gamma_ci95"), metric)
+            row["pythia"] = _versus(fit, pythia, metric)
         out[metric] = row
     return out

@@ -1,4 +1,4 @@
-"""The report's PNG figures, after Figures 1–5 of Cuervo & Marxer 2024 (PAPER.md §8), drawn from
+"""The report's PNG figures, after Figures 1–5 of Cuervo & Marxer 2024, drawn from
 the results tables and the JSON numbers of `analysis` (matplotlib Agg, written through a temporary
 name and renamed by `slmscale.scaling.figures`, whose iso-loss figure the report reuses).
 """
@@ -183,4 +183,34 @@ def tokenizers(pair: list[VariantRuns], fits: dict[str, dict], metrics: list[str
         ax.legend(fontsize=7)
     _quiet_minor_ticks(fig.axes)
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def repeated_data(variant: VariantRuns, fit: dict[str, Any], path: Path) -> str:
+    """The data-constrained law (like the paper's Table 5 fits): per model size with repeated runs,
+    loss against training tokens at the repeated runs' unique-token count U, the law's prediction
+    (solid) beside the base law with every token fresh (dashed): the gap is what repetition costs."""
+    from slmscale.scaling.data_constrained import data_constrained_loss
+    plt = pyplot()
+    table = variant.table
+    repeated = table.epochs > SINGLE_EPOCH
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    sizes = np.unique(table.params[repeated])
+    cmap = plt.get_cmap("viridis")
+    for i, n in enumerate(sizes):
+        color = cmap(i / max(len(sizes) - 1, 1))
+        runs = np.flatnonzero((table.params == n) & repeated)
+        # The most common unique-token count of this size's repeated runs: one curve per size.
+        values, counts = np.unique(table.unique_tokens[runs], return_counts=True)
+        unique = float(values[np.argmax(counts)])
+        runs = runs[table.unique_tokens[runs] == unique]
+        ax.scatter(table.tokens[runs], table.loss[runs], color=color, s=22, label=f"N = {n:.3g}, U = {unique:.3g}")
+        d = np.geomspace(unique, table.tokens[runs].max(), 40)
+        ax.plot(d, data_constrained_loss(fit["params"], np.full_like(d, n), d, np.full_like(d, unique)), "-",
+                color=color, lw=1.2)
+        ax.plot(d, data_constrained_loss(fit["params"], np.full_like(d, n), d, d), "--", color=color, lw=0.8)
+    ax.set(xscale="log", xlabel="training tokens D (repeats counted)", ylabel="test loss (nats/token)",
+           title=f"{variant.name}: repeated data (solid: data-constrained law; dashed: all tokens fresh)")
+    ax.legend(fontsize=7)
+    _quiet_minor_ticks([ax])
     return save_figure(fig, path)

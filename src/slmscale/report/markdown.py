@@ -1,8 +1,9 @@
-"""report.md from report.json's numbers: the fitted laws like Table 5 of Cuervo & Marxer 2024,
-the downstream exponents and the speech-vs-text comparison like their Table 4, compute-optimal
-allocation (Hoffmann et al. 2022), the extrapolation check, the issue's acceptance lines, the
-n-gram baseline, the runs and the failed runs. Every number is printed by `fmt`, with its 95%
-interval where one was measured.
+"""report.md from report.json's numbers: the fitted laws like Table 5 of Cuervo & Marxer 2024
+(with the data-constrained decay constants R_N*, R_D* where data was repeated), the downstream
+exponents and the speech-vs-text comparison like their Table 4, compute-optimal allocation
+(Hoffmann et al. 2022), the extrapolation check, the checks of the main law, the n-gram
+baseline, the runs and the failed runs. Every number is printed by `fmt`, with its 95% interval
+where one was measured and, beside a bootstrap interval, how many replicates it rests on.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from slmscale.scaling.fit import replicate_counts
+
 PAPER_TABLE5 = {
-    "Text (Muennighoff et al.)": {"E": 1.87, "A": 521, "B": 1488, "alpha": 0.35, "beta": 0.35},
-    "Speech": {"E": 1.73, "A": 13.9, "B": 39.8, "alpha": 0.25, "beta": 0.24},
+    "Text (Muennighoff et al.)": {"E": 1.87, "A": 521, "B": 1488, "alpha": 0.35, "beta": 0.35,
+                                  "R_N_star": 5.31, "R_D_star": 15.4},
+    "Speech": {"E": 1.73, "A": 13.9, "B": 39.8, "alpha": 0.25, "beta": 0.24, "R_N_star": 31.0, "R_D_star": 25.0},
     "Speech, unigram": {"E": 1.42, "A": 3.85, "B": 8.90, "alpha": 0.15, "beta": 0.16},
 }
-"""Published reference constants (Cuervo & Marxer 2024, Table 5; PAPER.md §4), shown beside the fits."""
+"""Published reference constants (Cuervo & Marxer 2024, Table 5), shown beside the fits; the unigram
+row has no decay constants (no repeated-data runs)."""
 LAW = ("E", "A", "B", "alpha", "beta")
-SYMBOL = {"alpha": "α", "beta": "β"}
+REPEATS = ("R_N_star", "R_D_star")
+SYMBOL = {"alpha": "α", "beta": "β", "R_N_star": "R_N*", "R_D_star": "R_D*"}
 
 
 def fmt(value: Any) -> str:
@@ -29,8 +35,21 @@ def fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
 
 
-def interval(ci: Any) -> str:
-    return f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else ""
+def interval(ci: Any, counts: tuple[int, int] | list[int] | None = None) -> str:
+    """" [lo, hi]", and " (183/200)" after it: the bootstrap replicates it rests on, of those drawn."""
+    if not ci:
+        return ""
+    return f" [{fmt(ci[0])}, {fmt(ci[1])}]" + (f" ({counts[0]}/{counts[1]})" if counts else "")
+
+
+def _param_interval(ci: dict, name: str) -> str:
+    """The interval of one fitted parameter from a law's bootstrap dict (its counts beside it)."""
+    return interval(ci.get(name, {}).get("ci95"), replicate_counts(ci))
+
+
+def _reasons(title: str, items: list[tuple[str, str]]) -> list[str]:
+    """The reasons behind the table's '–' cells, as a list under it (cells stay short)."""
+    return [f"{title}:", "", *(f"- {what}: {why}" for what, why in items), ""] if items else []
 
 
 def pct(value: Any) -> str:
@@ -43,20 +62,32 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _laws(report: dict) -> list[str]:
     header = ["variant", *(SYMBOL.get(k, k) for k in LAW), "R² (loss)", "R² (log loss)", "converged", "runs"]
-    rows = []
+    rows, notes = [], []
     for name, numbers in report["variants"].items():
         fit = numbers["chinchilla"]
         if "params" not in fit:
             continue
         ci = fit.get("ci", {})
-        rows.append([name, *(fmt(fit["params"][k]) + interval(ci.get(k, {}).get("ci95")) for k in LAW),
+        rows.append([name, *(fmt(fit["params"][k]) + _param_interval(ci, k) for k in LAW),
                      fmt(fit["r2"]), fmt(fit["r2_log"]), fmt(fit["converged"]), str(fit["n_points"])])
+        notes += [(name, f"no intervals: {fit['ci_error']}")] if "ci_error" in fit else []
+        notes += [(name, warning) for warning in fit.get("warnings", [])]
     rows += [[f"paper: {name}", *(fmt(values[k]) for k in LAW), "–", "–", "–", "–"]
              for name, values in PAPER_TABLE5.items()]
-    note = (f"95% intervals: bootstrap over runs ({report['bootstrap']} resamples)." if report["bootstrap"]
-            else "No bootstrap (intervals not measured).")
     return ["## Fitted laws (like the paper's Table 5)", "", "L̂(N, D) = E + A/N^α + B/D^β on single-epoch runs "
-            "(Huber on log loss, L-BFGS from Hoffmann's grid). " + note, "", *_table(header, rows), ""]
+            f"(Huber on log loss, δ = {fmt(_settings(report)['delta'])}, L-BFGS from Hoffmann's grid). "
+            + _bootstrap_note(report), "", *_table(header, rows), "", *_reasons("Notes", notes)]
+
+
+def _settings(report: dict) -> dict:
+    return report.get("fit_settings") or {"delta": 1e-3}
+
+
+def _bootstrap_note(report: dict) -> str:
+    if not report["bootstrap"]:
+        return "No bootstrap (intervals not measured)."
+    return (f"95% intervals: bootstrap over runs, {report['bootstrap']} resamples drawn; in parentheses, how many "
+            "replicates each interval rests on (converged fits) of those drawn.")
 
 
 def _allocation(report: dict) -> list[str]:
@@ -67,14 +98,43 @@ def _allocation(report: dict) -> list[str]:
         if "params" not in fit:
             continue
         opt, ci = fit["compute_optimal"], fit.get("ci", {})
-        lines.append(f"**{name}**: a = {fmt(opt['a'])}{interval(ci.get('a', {}).get('ci95'))}, "
-                     f"b = {fmt(opt['b'])}{interval(ci.get('b', {}).get('ci95'))}, "
-                     f"G = {fmt(opt['G'])}{interval(ci.get('G', {}).get('ci95'))}")
+        lines.append(f"**{name}**: a = {fmt(opt['a'])}{_param_interval(ci, 'a')}, "
+                     f"b = {fmt(opt['b'])}{_param_interval(ci, 'b')}, "
+                     f"G = {fmt(opt['G'])}{_param_interval(ci, 'G')}")
         front = fit["frontier"]
         rows = [[fmt(c), fmt(n), fmt(d), fmt(t), fmt(loss)] for c, n, d, t, loss in
                 zip(front["flops"], front["N_opt"], front["D_opt"], front["tokens_per_param"], front["loss"])]
         lines += ["", *_table(["C (FLOPs)", "N_opt", "D_opt", "tokens/param", "predicted loss"], rows), ""]
     return lines if len(lines) > 4 else []
+
+
+def _repeated(report: dict) -> list[str]:
+    """The data-constrained law's decay constants, beside the paper's (text: Muennighoff et al.)."""
+    rows, skipped = [], []
+    for name, numbers in report["variants"].items():
+        fit = numbers.get("data_constrained", {})
+        if "params" not in fit:
+            skipped += [(name, fit["skipped"])] if "skipped" in fit else []
+            continue
+        ci, unknown = fit.get("ci", {}), fit.get("not_identified", {})
+        cells = ["–" if k in unknown else fmt(fit["params"][k]) + _param_interval(ci, k) for k in REPEATS]
+        rows.append([name, *cells,
+                     fmt(fit["r2"]), fmt(fit["converged"]), f"{fit['n_points']} ({fit['n_repeated']} repeated, up "
+                     f"to {fmt(fit['max_epochs'])} epochs)"])
+        skipped += [(f"{name}, {SYMBOL[k]}", why) for k, why in unknown.items()]
+        skipped += [(name, f"no intervals: {fit['ci_error']}")] if "ci_error" in fit else []
+    if not rows and not skipped:
+        return []
+    rows += [[f"paper: {name}", *(fmt(values.get(k)) for k in REPEATS), "–", "–", "–"]
+             for name, values in PAPER_TABLE5.items()]
+    return ["## Repeated data (like Table 5's R_N*, R_D*)", "",
+            "Data-constrained law (Muennighoff et al. 2023): the base law above fitted on the single-epoch runs, "
+            "then R_N* and R_D* (how fast excess parameters and repeated tokens lose their worth) on all runs. "
+            + _bootstrap_note(report) + (" The resamples hold the base law's constants at their fit: the intervals "
+                                         "leave out the base law's own uncertainty." if report["bootstrap"] else ""),
+            "",
+            *_table(["variant", "R_N*", "R_D*", "R² (loss)", "converged", "runs"], rows),
+            "", *_reasons("Not identified or not measured", skipped)]
 
 
 def _extrapolation(report: dict) -> list[str]:
@@ -96,12 +156,12 @@ def _extrapolation(report: dict) -> list[str]:
                                            "max |rel. error|", "per held-out run"], rows), ""]
 
 
-def _acceptance(report: dict) -> list[str]:
-    acc = report["acceptance"]
+def _checks(report: dict) -> list[str]:
+    checks = report["checks"]
     verdict = {True: "PASS", False: "FAIL"}
-    r2, ext = acc["r2_log"], acc["extrapolation"]
-    variant = acc.get("variant", report["main_variant"])
-    return ["## Acceptance (issue 7)", "",
+    r2, ext = checks["r2_log"], checks["extrapolation"]
+    variant = checks.get("variant", report["main_variant"])
+    return ["## Checks of the main law", "",
             f"- {verdict[r2['pass']]}: R² on log loss ≥ {fmt(r2.get('threshold', 0.95))} for {variant}: "
             + (fmt(r2["value"]) if "value" in r2 else r2.get("why", "not measured")),
             f"- {verdict[ext['pass']]}: largest-compute runs predicted within {pct(ext.get('threshold', 0.03))} "
@@ -110,26 +170,42 @@ def _acceptance(report: dict) -> list[str]:
 
 
 def _downstream(report: dict) -> list[str]:
-    rows = []
+    rows, reasons, methods = [], [], []
     for name, numbers in report["variants"].items():
         env = numbers["loss_envelope"]
         if "gamma" in env:
-            rows.append([name, "loss (min per FLOP)", fmt(env["gamma"]) + interval(env["gamma_ci95"]),
+            rows.append([name, "loss (min per FLOP)",
+                         fmt(env["gamma"]) + interval(env["gamma_ci95"], replicate_counts(env.get("bootstrap"))),
                          fmt(env["r2_log"]), f"{env['n_envelope']}", "–", "–"])
+            reasons += [(f"{name}, loss", f"no interval: {env['ci_error']}")] if "ci_error" in env else []
         for metric, fit in numbers["downstream"].items():
             if "gamma" not in fit:
-                rows.append([name, metric, "–", "–", "–", "–", fit.get("skipped", "")])
+                rows.append([name, metric, "–", "–", "–", "–", "–"])
+                reasons.append((f"{name}, {metric}", fit.get("skipped", "not fitted")))
                 continue
             line = fit.get("loss_fit", {})
-            rows.append([name, metric, fmt(fit["gamma"]) + interval(fit["gamma_ci95"]), fmt(fit["r2_log"]),
-                         f"{fit['n_fit']} of {fit['n_envelope']}", fmt(fit["saturation_flops"]),
+            rows.append([name, metric, fmt(fit["gamma"]) + interval(fit["gamma_ci95"],
+                                                                    replicate_counts(fit.get("bootstrap"))),
+                         fmt(fit["r2_log"]), f"{fit['n_fit']} of {fit['n_envelope']}", fmt(fit["saturation_flops"]),
                          f"slope {fmt(line['slope'])}, r {fmt(line['r'])}{interval(line['r_ci95'])}, n {line['n']}"
-                         if "slope" in line else line.get("error", "–")])
-    return ["## Scaling exponents with compute", "", "Q ∝ C^γ fitted to the envelope of best score per FLOP "
-            "before saturation (downstream); loss: L ∝ C^γ on the min-loss envelope. Last column: the metric "
-            "against test loss, linear fit before saturation, Pearson r with its 95% interval.", "",
+                         if "slope" in line else "–"])
+            reasons += [(f"{name}, {metric} against test loss", line["error"])] if "error" in line else []
+            methods.append(f"- {name}, {metric}: {_how_measured(fit)}")
+    return ["## Scaling exponents with compute", "", "Q ∝ C^γ fitted to the frontier of best score per FLOP "
+            "before saturation (downstream); loss: L ∝ C^γ on the min-loss envelope, its interval a bootstrap over "
+            "runs. Beside each interval: the resamples it rests on, of those drawn. Last column: the metric "
+            "against test loss, linear fit before saturation, Pearson r with its 95% interval (Fisher z).", "",
             *_table(["variant", "quantity", "γ [95% CI]", "R² (log)", "envelope points fitted", "saturation at C",
-                     "against test loss"], rows), ""]
+                     "against test loss"], rows), "", *_reasons("Not fitted ('–' above)", reasons),
+            *(["How each downstream γ was measured:", "", *methods, ""] if methods else [])]
+
+
+def _how_measured(fit: dict) -> str:
+    """Method, interval and where each score's noise came from, as the fit recorded them."""
+    noise = fit.get("noise") or {}
+    counts = noise.get("source") or noise.get("note") or "no noise model"
+    kind = (fit.get("bootstrap") or {}).get("kind", "no interval")
+    return f"method {fit.get('method')}; interval: {kind}; item counts: {counts}"
 
 
 def _comparison(report: dict) -> list[str]:
@@ -137,8 +213,9 @@ def _comparison(report: dict) -> list[str]:
     for metric, row in report["comparison"].items():
         published = report["paper"]["table4"]
         column = row["table4_column"]
+        speech = fmt(row["speech_gamma"]) + interval(row["speech_gamma_ci95"], row.get("speech_replicates"))
         if column and not row.get("text_arm") and not row.get("pythia"):
-            rows.append([metric, "none measured", fmt(row["speech_gamma"]) + interval(row["speech_gamma_ci95"]),
+            rows.append([metric, "none measured", speech,
                          "–", "–", "–", f"{fmt(published['speech'][column])} / {fmt(published['text'][column])}",
                          fmt(report["paper"]["ratios"][column])])
         for label, key in ((f"text arm ({report['text_arm']})", "text_arm"), ("Pythia BLiMP", "pythia")):
@@ -149,8 +226,8 @@ def _comparison(report: dict) -> list[str]:
                 rows.append([metric, label, fmt(row["speech_gamma"]), "–", other["error"], "–", "–", "–"])
                 continue
             paper = other.get("paper", {})
-            rows.append([metric, label, fmt(row["speech_gamma"]) + interval(row["speech_gamma_ci95"]),
-                         fmt(other["text_gamma"]) + interval(other["text_gamma_ci95"]),
+            rows.append([metric, label, speech,
+                         fmt(other["text_gamma"]) + interval(other["text_gamma_ci95"], other.get("text_replicates")),
                          fmt(other["ratio"]) + (f" (bounds {fmt(other['ratio_bounds'][0])}–"
                                                 f"{fmt(other['ratio_bounds'][1])})" if other["ratio_bounds"] else ""),
                          fmt(other["compute_multiplier_per_decade"]) + "×",
@@ -203,13 +280,13 @@ def render(report: dict) -> str:
     lines = ["# Scaling report", "", f"Sweep: `{report['sweep']}`. Main speech variant: "
              f"**{report['main_variant']}** ({report['main_variant_why']}); text arm: **{report['text_arm']}** "
              f"({report['text_arm_why']}).", ""]
-    lines += _acceptance(report)
+    lines += _checks(report)
     lines += ["## Figures", ""]
     for figure in report["figures"]:
         lines += [f"**Figure {figure['figure']}.** {figure['caption']}", "",
                   f"![{figure['caption']}]({figure['file']})", ""]
     if report["skipped"]:
         lines += ["## Skipped", "", *(f"- {s['what']}: {s['why']}" for s in report["skipped"]), ""]
-    for part in (_laws, _allocation, _extrapolation, _downstream, _comparison, _ngram, _runs):
+    for part in (_laws, _repeated, _allocation, _extrapolation, _downstream, _comparison, _ngram, _runs):
         lines += part(report)
     return "\n".join(lines)

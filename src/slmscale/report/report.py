@@ -18,9 +18,10 @@ import numpy as np
 from slmscale.files import write_json, write_text
 from slmscale.log import get_logger
 from slmscale.report import figures
-from slmscale.report.analysis import (EXTRAPOLATION_TARGET, R2_LOG_TARGET, chinchilla_analysis, exponent_comparison,
-                                      loss_envelope, metric_scaling, ngram_comparison)
-from slmscale.report.markdown import render
+from slmscale.report.analysis import (EXTRAPOLATION_TARGET, R2_LOG_TARGET, LawSettings, chinchilla_analysis,
+                                      data_constrained_analysis, exponent_comparison, loss_envelope, metric_scaling,
+                                      ngram_comparison)
+from slmscale.report.markdown import PAPER_TABLE5, render
 from slmscale.report.runs import SINGLE_EPOCH, Sweep, VariantRuns, read_sweep
 from slmscale.report.select import corpus_groups, main_variant, text_arm, tokenizer_pair
 from slmscale.scaling.text_reference import PAPER_RATIOS, PAPER_TABLE4, pythia_reference, table4_column
@@ -42,20 +43,22 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def _variant_numbers(variant: VariantRuns, metrics: list[str], bootstrap: int, seed: int, init_grid) -> dict:
+def _variant_numbers(variant: VariantRuns, metrics: list[str], settings: LawSettings) -> dict:
     single = variant.single_epoch()
     log.info("report: variant %s (%d runs)", variant.name, len(variant.table))
+    chinchilla = chinchilla_analysis(variant, settings)
     return {"modality": variant.modality, "corpus": variant.corpus, "tokenizer": variant.tokenizer,
             "grids": sorted(variant.grids), "n_runs": len(variant.table), "n_single_epoch": len(single),
-            "chinchilla": chinchilla_analysis(variant, bootstrap, seed, init_grid),
-            "loss_envelope": loss_envelope(single, bootstrap, seed) if len(single)
+            "chinchilla": chinchilla,
+            "data_constrained": data_constrained_analysis(variant, settings, chinchilla),
+            "loss_envelope": loss_envelope(single, settings.bootstrap, settings.seed) if len(single)
             else {"skipped": "no single-epoch runs"},
-            "downstream": metric_scaling(variant, metrics, bootstrap, seed),
+            "downstream": metric_scaling(variant, metrics, settings.bootstrap, settings.seed),
             "ngram": ngram_comparison(variant, metrics)}
 
 
-def _acceptance(main: VariantRuns | None, numbers: dict) -> dict[str, Any]:
-    """Issue 7's two checks on the main variant's law."""
+def _checks(main: VariantRuns | None, numbers: dict) -> dict[str, Any]:
+    """The main variant's law: does it fit its runs, does it extrapolate to the largest ones?"""
     fit = numbers[main.name]["chinchilla"] if main else {"skipped": "no main speech variant"}
     if "params" not in fit:
         why = fit.get("skipped", "no fit")
@@ -144,6 +147,12 @@ def _draw(sweep: Sweep, numbers: dict, main: VariantRuns | None, text: VariantRu
     else:
         out.skip("Figure 5", why)
     for variant in sweep.variants.values():
+        repeated = numbers[variant.name]["data_constrained"]
+        if "params" in repeated and not repeated["not_identified"]:
+            out.add("repeated data", f"repeated_{variant.name}.png", "Loss with repeated data and the data-constrained "
+                    f"law, {variant.name}", lambda p, v=variant, f=repeated: figures.repeated_data(v, f, p))
+        elif "params" in repeated:
+            out.skip(f"Repeated-data figure ({variant.name})", "R_N* or R_D* not identified (see the table)")
         fit = numbers[variant.name]["chinchilla"]
         if "params" in fit:
             out.add("iso-loss", f"isoloss_{variant.name}.png", f"Iso-loss contours and compute-optimal frontier, "
@@ -154,15 +163,19 @@ def _draw(sweep: Sweep, numbers: dict, main: VariantRuns | None, text: VariantRu
 
 
 def make_report(sweep_dir: str | Path, out_dir: str | Path, bootstrap: int = 1000, seed: int = 0,
-                init_grid: dict | None = None) -> dict[str, Any]:
+                init_grid: dict | None = None, delta: float = 1e-3, tie_alpha_beta: bool = False,
+                fixed: dict[str, float] | None = None) -> dict[str, Any]:
     """Write OUT/report.md, OUT/report.json and the figures; returns the report.json content.
-    `init_grid`: the Chinchilla fits' initialisation grid (default Hoffmann's 4,500 starts)."""
+    `init_grid`: the Chinchilla fits' initialisation grid (default Hoffmann's 4,500 starts);
+    `delta`, `tie_alpha_beta`, `fixed`: how every law is fitted (as `slmscale fit` takes them)."""
+    settings = LawSettings(bootstrap=bootstrap, seed=seed, delta=delta, tie_alpha_beta=tie_alpha_beta,
+                           fixed=dict(fixed or {}), init_grid=init_grid)
     from threadpoolctl import threadpool_limits
     sweep = read_sweep(sweep_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with threadpool_limits(1):  # the fits are many tiny BLAS calls (see scaling/fit.py)
-        numbers = {v.name: _variant_numbers(v, sweep.metrics, bootstrap, seed, init_grid)
+        numbers = {v.name: _variant_numbers(v, sweep.metrics, settings)
                    for v in sweep.variants.values()}
     main, main_why = main_variant(sweep)
     text, text_why = text_arm(sweep, main)
@@ -174,14 +187,15 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path, bootstrap: int = 100
     report = {
         "sweep": str(sweep.path), "status_counts": sweep.status_counts, "metrics": sweep.metrics,
         "bootstrap": bootstrap, "seed": seed,
+        "fit_settings": {"delta": delta, "tie_alpha_beta": tie_alpha_beta, "fixed": settings.fixed},
         "main_variant": main.name if main else None, "main_variant_why": main_why,
         "text_arm": text.name if text else None, "text_arm_why": text_why,
         "variants": numbers, "pythia": pythia,
         "comparison": exponent_comparison(main_fits, numbers[text.name]["downstream"] if text else None, pythia),
-        "acceptance": _acceptance(main, numbers), **choices,
+        "checks": _checks(main, numbers), **choices,
         "figures": drawn.written, "skipped": drawn.skipped, "failed": sweep.failed,
         "runs": sweep.rows,
-        "paper": {"table4": PAPER_TABLE4, "ratios": PAPER_RATIOS},
+        "paper": {"table4": PAPER_TABLE4, "ratios": PAPER_RATIOS, "table5": PAPER_TABLE5},
     }
     report = json_ready(report)
     write_json(out_dir / REPORT_JSON, report)

@@ -1,4 +1,4 @@
-"""`slmscale report SWEEP --out DIR [--bootstrap N] [--seed S]`: the study's report from a sweep."""
+"""`slmscale report SWEEP --out DIR [--bootstrap N] [--seed S] [--delta D]`: the study's report from a sweep."""
 
 from __future__ import annotations
 
@@ -15,15 +15,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap resamples for every interval (0 = none; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--delta", type=float, default=1e-3,
+                        help="Huber delta of every law fit (default 1e-3, Hoffmann's; a study's fit.delta)")
 
 
 def run(args: argparse.Namespace) -> int:
     from slmscale.report.report import REPORT_MD, make_report
     if args.bootstrap < 0:
         raise StageError(f"--bootstrap must be ≥ 0, got {args.bootstrap}")
-    report = make_report(args.sweep, args.out, bootstrap=args.bootstrap, seed=args.seed)
-    acceptance = report["acceptance"]
-    for name, check in (("R² on log loss", acceptance["r2_log"]), ("extrapolation", acceptance["extrapolation"])):
+    if not args.delta > 0:
+        raise StageError(f"--delta must be > 0, got {args.delta}")
+    report = make_report(args.sweep, args.out, bootstrap=args.bootstrap, seed=args.seed, delta=args.delta)
+    checks = report["checks"]
+    for name, check in (("R² on log loss", checks["r2_log"]), ("extrapolation", checks["extrapolation"])):
         value = check.get("value")
         print(f"{name}: {'pass' if check['pass'] else 'FAIL'}"
               + (f" ({value:.4g})" if value is not None else f" ({check.get('why', 'not measured')})"))

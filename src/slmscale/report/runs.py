@@ -75,7 +75,8 @@ class Sweep:
 
 
 def headline_metric(name: str) -> bool:
-    return not BASELINE.match(name) and not name.endswith("_sum")
+    """A score to scale: not the n-gram's copy, not the summed-likelihood variant, not an item count."""
+    return not BASELINE.match(name) and not name.endswith(("_sum", "_n"))
 
 
 def _number(row: dict[str, str], column: str, path: Path, line: int, positive: bool = True) -> float:
@@ -99,14 +100,23 @@ def _optional(row: dict[str, str], column: str) -> float:
         return math.nan
 
 
+def _unique_tokens(row: dict[str, str], tokens: float, path: Path, line: int) -> float:
+    """U, the pool a run drew from: its unique_tokens cell, else D/epochs. A run that records
+    neither is not read as one pass: a run that repeated its data would enter the single-epoch fit."""
+    if (row.get("unique_tokens") or "").strip():
+        return _number(row, "unique_tokens", path, line)
+    if (row.get("epochs") or "").strip():
+        return tokens / _number(row, "epochs", path, line)
+    raise StageError(f"{path}:{line}: completed run {row.get('run_id')!r} records neither unique_tokens nor epochs; "
+                     f"rebuild results.csv with `slmscale sweep`")
+
+
 def _variant(name: str, rows: list[tuple[int, dict[str, str]]], metrics: list[str], path: Path) -> VariantRuns:
     params = np.array([_number(r, "params", path, i) for i, r in rows])
     tokens = np.array([_number(r, "tokens", path, i) for i, r in rows])
     flops = np.array([_number(r, "flops", path, i) if (r.get("flops") or "").strip() else 6 * n * d
                       for (i, r), n, d in zip(rows, params, tokens)])
-    # An empty unique_tokens means one pass over the data: U = D, one epoch.
-    unique = np.array([_number(r, "unique_tokens", path, i) if (r.get("unique_tokens") or "").strip() else d
-                       for (i, r), d in zip(rows, tokens)])
+    unique = np.array([_unique_tokens(r, d, path, i) for (i, r), d in zip(rows, tokens)])
     table = ResultsTable(params=params, tokens=tokens, flops=flops,
                          loss=np.array([_number(r, "loss", path, i) for i, r in rows]), unique_tokens=unique,
                          metrics={m: np.array([_optional(r, m) for _, r in rows]) for m in metrics},

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from slmscale.scaling.law_fit import LawFit, huber_derivative, r_squared
-from slmscale.scaling.optimize import (STATUS_NAMES, BatchResult, check_converged, distinct_best,
-                                       gradient_tolerance, lbfgs_split, polish_rows, residual_tolerance)
+from slmscale.scaling.optimize import (MIN_AGREEING, STATUS_NAMES, BatchResult, Polished, count_agreeing,
+                                       distinct_best, gradient_tolerance, judge, lbfgs_split, polish_rows, stationary,
+                                       value_floor)
 
 COORDS = ("a", "b", "e", "alpha", "beta")
 """Order of the optimisation vector: log A, log B, log E, α, β."""
@@ -180,24 +182,69 @@ def check_data(N, D, loss) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(arrays)
 
 
+@dataclass
+class Multistart:
+    """What `fit_multistart` found: the chosen optimum and the evidence for it."""
+    best: Polished
+    converged: bool
+    """`best` passed the gradient test and at least MIN_AGREEING stationary starts reached its value."""
+    agreeing: int
+    """Distinct starts (batched or polished) that reached the best objective and are stationary."""
+    polished: list[Polished]
+    batch: BatchResult
+    tolerance: float
+
+
+def batch_stationary(batch: BatchResult, weight_sum: float, delta: float) -> np.ndarray:
+    """Per start: stopped normally and passes `stationary` (the rule of every fit)."""
+    norms = np.abs(batch.grad).max(axis=1)
+    return np.array([bool(batch.stopped_normally[i]) and stationary(norms[i], batch.fun[i], weight_sum, delta)
+                     for i in range(len(norms))], dtype=bool)
+
+
+def check_enough_points(n_points: int, n_free: int, law: str) -> None:
+    """A law with k free parameters through k + 1 points fits them (near) exactly: its R² of 1 and
+    zero-width intervals say nothing. Ask for two points beyond the parameters, at least."""
+    if n_points < n_free + 2:
+        raise ValueError(f"the {law} law has {n_free} free parameters and needs at least {n_free + 2} runs "
+                         f"to be tested by the data; got {n_points}")
+
+
+def check_exponents(params: dict[str, float], names: tuple[str, ...], law: str) -> None:
+    """The laws' exponents are positive by construction (loss falls with N and D). An optimum with a
+    non-positive exponent means the runs do not show that fall: the law is not identified, and its
+    compute-optimal allocation (fractional powers of the exponents) has no meaning."""
+    bad = {name: params[name] for name in names if not params[name] > 0}
+    if bad:
+        shown = ", ".join(f"{name} = {value:.3g}" for name, value in bad.items())
+        raise ValueError(f"the {law} law is not identified: its best fit has {shown} (≤ 0), i.e. the loss does not "
+                         f"fall with that quantity in these runs")
+
+
 def fit_multistart(objective: LogHuberObjective, starts: np.ndarray, weight_sum: float, delta: float,
-                   polish_count: int = POLISHED_STARTS, processes: int = 1):
-    """Batched L-BFGS from every start, then polish the distinct best few; the best polished
-    point is the fit. Returns (best Polished, all Polished, BatchResult, gradient tolerance).
-    The batch aims 100× below the convergence tolerance so that the check has margin."""
+                   polish_count: int = POLISHED_STARTS, processes: int = 1) -> Multistart:
+    """Batched L-BFGS from every start, then polish the distinct best few; the fit is chosen among
+    the polished points and judged with every start's end (`optimize.judge`). The batch aims 100×
+    below the gradient tolerance so that the test has margin."""
     tolerance = gradient_tolerance(weight_sum, delta)
     batch = lbfgs_split(objective, starts, processes, gtol=0.01 * tolerance)
-    polished = polish_rows(objective, batch, distinct_best(batch.x, batch.fun, polish_count), tolerance)
-    for point in polished:  # a near-exact fit: the gradient's floor scales with the residuals
-        point.converged = point.converged or (point.success and point.gradient_norm <= residual_tolerance(
-            point.fun, weight_sum))
+    accept = lambda norm, fun: stationary(norm, fun, weight_sum, delta)  # noqa: E731
+    polished = polish_rows(objective, batch, distinct_best(batch.x, batch.fun, polish_count), accept)
     if not polished:
         raise ValueError("every start gave a non-finite objective")
+    floor = value_floor(weight_sum, delta)
     # Polishing can bring two batched results onto the same optimum: keep the first of each.
     keep = distinct_best(np.array([p.x for p in polished]), np.array([p.fun for p in polished]), len(polished))
     polished = [polished[i] for i in sorted(keep, key=lambda i: polished[i].fun)]
-    best = min(polished, key=lambda p: p.fun)
-    return best, polished, batch, tolerance
+    chosen = judge([p.fun for p in polished], [p.converged for p in polished], floor)
+    best = polished[chosen.best]
+    # Agreement counts every start once: its batched end, or its polished one.
+    ends, ok = batch.fun.copy(), batch_stationary(batch, weight_sum, delta)
+    for p in polished:
+        ends[p.row], ok[p.row] = p.fun, p.converged
+    agreeing = count_agreeing(ends, ok, best.fun, floor)
+    return Multistart(best=best, converged=best.converged and agreeing >= MIN_AGREEING, agreeing=agreeing,
+                      polished=polished, batch=batch, tolerance=tolerance)
 
 
 def to_params(x_full: np.ndarray) -> dict[str, float]:
@@ -224,22 +271,29 @@ def fit_chinchilla(N, D, loss, delta: float = 1e-3, fixed: dict[str, float] | No
     objective = _objective(N, D, loss, delta, w, fixed, tie_alpha_beta)
     free_map = objective.free_map
     starts = project_starts(grid_starts(HOFFMANN_GRID if grid is None else grid), free_map)
-    best, polished, batch, tolerance = fit_multistart(objective, starts, float(w.sum()), delta, polish_count,
-                                                     processes)
+    check_enough_points(int((w > 0).sum()), len(free), "chinchilla")
+    found = fit_multistart(objective, starts, float(w.sum()), delta, polish_count, processes)
+    best = found.best
     params = to_params(objective.full(best.x[None])[0])
     for name, value in (fixed or {}).items():  # exactly as given, not through exp(log(value))
         params[name] = float(value)
         if tie_alpha_beta and name in ("alpha", "beta"):
             params["alpha"] = params["beta"] = float(value)
+    check_exponents(params, ("alpha", "beta"), "chinchilla")
     return LawFit(
-        law="chinchilla", params=params, converged=best.converged, objective=best.fun, n_points=len(N),
+        law="chinchilla", params=params, converged=found.converged, objective=best.fun, n_points=len(N),
         r2=r_squared(loss, chinchilla_loss(params, N, D)), delta=delta, fixed=dict(fixed or {}),
         gradient_norm=best.gradient_norm, starts=len(starts),
         extra={"compute_optimal": compute_optimal(params), "free": free, "tie_alpha_beta": tie_alpha_beta,
-               "gradient_tolerance": tolerance, "batched": batch_summary(batch),
+               **multistart_summary(found),
                "polished": [{"objective": p.fun, "converged": p.converged, "gradient_norm": p.gradient_norm,
                              "coords": dict(zip(COORDS, objective.full(p.x[None])[0].tolist()))}
-                            for p in polished]})
+                            for p in found.polished]})
+
+
+def multistart_summary(found: Multistart) -> dict:
+    return {"gradient_tolerance": found.tolerance, "agreeing_starts": found.agreeing,
+            "batched": batch_summary(found.batch)}
 
 
 def chinchilla_objective(N, D, loss, delta: float = 1e-3, weights=None):
@@ -272,13 +326,42 @@ def bootstrap_weights(n: int, resamples: int, seed: int) -> np.ndarray:
 
 
 def bootstrap_starts(fit: LawFit, fixed: dict | None = None, tie_alpha_beta: bool = False) -> np.ndarray:
-    """Free-coordinate starts for every replicate (see bootstrap_chinchilla)."""
+    """Free-coordinate starts for every replicate (see bootstrap_chinchilla); at least two, so that
+    a replicate's optimum can be confirmed by a second start (`optimize.MIN_AGREEING`)."""
     free_map = free_parameters(fixed, tie_alpha_beta)[1]
     starts = [_free_point(fit.params, free_map), _free_point(to_params(np.array(
         [HOFFMANN_PUBLISHED[c] for c in COORDS])), free_map)]
     starts += [np.array([p["coords"][c] for c in COORDS])[free_map.argmax(axis=0)]
                for p in fit.extra.get("polished", [])[1:] if p["objective"] <= 3 * fit.objective][:1]
-    return np.unique(np.array(starts), axis=0)
+    starts = np.unique(np.array(starts), axis=0)
+    if len(starts) < 2:  # every free coordinate fixed to Hoffmann's: step away from the optimum
+        starts = np.vstack([starts, starts[0] + 0.5])
+    return starts
+
+
+def _replicate_params(full: np.ndarray) -> dict[str, np.ndarray]:
+    """The law's constants and its allocation per replicate. a, b and G exist only where both
+    exponents are positive (`check_exponents`); elsewhere they are NaN and left out of their
+    intervals, which then say on how many replicates they rest."""
+    params = {"A": np.exp(full[:, 0]), "B": np.exp(full[:, 1]), "E": np.exp(full[:, 2]),
+              "alpha": full[:, 3], "beta": full[:, 4]}
+    alpha, beta = params["alpha"], params["beta"]
+    positive = (alpha > 0) & (beta > 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        params["a"] = np.where(positive, beta / (alpha + beta), np.nan)
+        params["b"] = np.where(positive, alpha / (alpha + beta), np.nan)
+        G = (alpha * params["A"] / (beta * params["B"])) ** (1.0 / (alpha + beta))
+    params["G"] = np.where(positive, G, np.nan)
+    return params
+
+
+def _interval(estimate: float, values: np.ndarray) -> dict:
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return {"estimate": float(estimate), "se": None, "ci95": None, "n": int(len(values))}
+    with np.errstate(over="ignore", invalid="ignore"):  # a runaway replicate's A near 1e300 squares to inf
+        return {"estimate": float(estimate), "se": float(np.std(values, ddof=1)),
+                "ci95": [float(v) for v in np.percentile(values, [2.5, 97.5])], "n": int(len(values))}
 
 
 def bootstrap_chinchilla(N, D, loss, fit: LawFit, resamples: int = 1000, seed: int = 0, delta: float = 1e-3,
@@ -289,44 +372,40 @@ def bootstrap_chinchilla(N, D, loss, fit: LawFit, resamples: int = 1000, seed: i
     theirs from Hoffmann's values with BFGS).
 
     Starts per replicate: the full-data optimum (a replicate's optimum lies near it), Hoffmann's
-    published values (a distant start in the same basin: if the two disagree the landscape is
-    tricky), and any other distinct optimum the full-data grid found within 3× of the best
-    objective (a resample could make that basin the lowest). A replicate counts when its best
-    start passes the convergence check; failures are polished with scipy and checked again."""
+    published values (a distant start in the same basin), and any other distinct optimum the
+    full-data grid found within 3× of the best objective (a resample could make that basin the
+    lowest). A replicate is judged by the rule of the main fit (`optimize.judge`); the starts of a
+    replicate that fails it are polished with scipy and it is judged again. Replicates that still
+    fail are left out and counted: `n_converged` of `resamples`."""
     N, D, loss = check_data(N, D, loss)
     n = len(N)
     starts = bootstrap_starts(fit, fixed, tie_alpha_beta)
     k = len(starts)
     counts = bootstrap_weights(n, resamples, seed)
     objective = _objective(N, D, loss, delta, np.repeat(counts, k, axis=0), fixed, tie_alpha_beta)
-    tolerance = gradient_tolerance(float(n), delta)  # every replicate's weights sum to n
-    batch = lbfgs_split(objective, np.tile(starts, (resamples, 1)), processes, gtol=0.01 * tolerance)
-    fun = batch.fun.reshape(resamples, k)
-    best_rows = np.arange(resamples) * k + np.argmin(np.where(np.isfinite(fun), fun, np.inf), axis=1)
-    ok = np.array([check_converged(batch.stopped_normally[r], batch.grad[r], tolerance) for r in best_rows])
-    x = batch.x[best_rows]
-    retry = np.flatnonzero(~ok)
-    for i, polished in zip(retry, polish_rows(objective, batch, [int(best_rows[i]) for i in retry], tolerance)):
-        x[i], ok[i] = polished.x, polished.converged
-    if ok.sum() < 2:
-        raise ValueError(f"bootstrap: only {int(ok.sum())} of {resamples} replicates converged")
-    full = objective.full(x[ok])
-    params = {"A": np.exp(full[:, 0]), "B": np.exp(full[:, 1]), "E": np.exp(full[:, 2]),
-              "alpha": full[:, 3], "beta": full[:, 4]}
-    params["a"] = params["beta"] / (params["alpha"] + params["beta"])
-    params["b"] = params["alpha"] / (params["alpha"] + params["beta"])
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        # A replicate of a tiny grid can put an exponent at ~0: its G is inf or nan, which the
-        # percentiles then show (a wide or undefined interval) instead of a warning.
-        params["G"] = (params["alpha"] * params["A"] / (params["beta"] * params["B"])) ** (
-            1.0 / (params["alpha"] + params["beta"]))
+    weight_sum = float(n)  # every replicate's weights sum to n
+    batch = lbfgs_split(objective, np.tile(starts, (resamples, 1)), processes,
+                        gtol=0.01 * gradient_tolerance(weight_sum, delta))
+    x, fun, ok = batch.x.copy(), batch.fun.copy(), batch_stationary(batch, weight_sum, delta)
+    floor = value_floor(weight_sum, delta)
+
+    def verdicts():
+        return [judge(fun[r * k:(r + 1) * k], ok[r * k:(r + 1) * k], floor) for r in range(resamples)]
+
+    retry = [r for r, v in enumerate(verdicts()) if not v.converged]
+    accept = lambda norm, value: stationary(norm, value, weight_sum, delta)  # noqa: E731
+    for p in polish_rows(objective, batch, [r * k + j for r in retry for j in range(k)], accept):
+        x[p.row], fun[p.row], ok[p.row] = p.x, p.fun, p.converged
+    judged = verdicts()
+    converged = np.array([v.converged for v in judged])
+    if converged.sum() < 2:
+        raise ValueError(f"bootstrap: only {int(converged.sum())} of {resamples} replicates converged")
+    chosen = np.array([r * k + v.best for r, v in enumerate(judged)])[converged]
+    params = _replicate_params(objective.full(x[chosen]))
     estimate = {**fit.params, **fit.extra["compute_optimal"]}
-    with np.errstate(over="ignore", invalid="ignore"):  # the same replicates: A or B near 1e300 squares to inf
-        out = {name: {"estimate": float(estimate[name]), "se": float(np.std(values, ddof=1)),
-                      "ci95": [float(v) for v in np.percentile(values, [2.5, 97.5])]}
-               for name, values in params.items()}
-    return {**out, "n_converged": int(ok.sum()), "resamples": resamples, "seed": seed,
-            "starts_per_resample": k, "batched": batch_summary(batch), "polished": int(len(retry))}
+    out = {name: _interval(estimate[name], values) for name, values in params.items()}
+    return {**out, "n_converged": int(converged.sum()), "resamples": resamples, "seed": seed,
+            "starts_per_resample": k, "batched": batch_summary(batch), "polished": len(retry)}
 
 
 def extrapolation_check(N, D, loss, flops, threshold: float, min_fit: int = 10, min_heldout: int = 2,

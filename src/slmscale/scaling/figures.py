@@ -1,7 +1,7 @@
-"""PNG figures of a fit, in the style of the paper's Figures 1, 2 and 4 (PAPER.md §8).
+"""PNG figures of a fit, in the style of the paper's Figures 1, 2 and 4.
 
 Every figure is a function of the results table and the fit's JSON only, so the report
-(issue 7) redraws them from fit.json without refitting. Files are written through a
+redraws them from fit.json without refitting. Files are written through a
 temporary name and renamed.
 """
 

@@ -16,11 +16,26 @@ import numpy as np
 
 from slmscale.config import ConfigError, to_dict
 from slmscale.files import StageError, write_json
+from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
 from slmscale.scaling.fit_config import FitConfig
+from slmscale.scaling.grid_check import SPARE_POINTS, check_grid
 from slmscale.scaling.table import ResultsTable, read_table
 
+log = get_logger(__name__)
 FIT_FILE = "fit.json"
+
+
+def replicate_counts(boot: dict | None) -> tuple[int, int] | None:
+    """(replicates an interval rests on, replicates drawn) of a bootstrap dict, None without one.
+    Read defensively: the law fits count the converged replicates, the downstream bootstrap its
+    valid ones or its failures."""
+    if not boot or "resamples" not in boot:
+        return None
+    used = boot.get("n_converged", boot.get("n_valid"))
+    if used is None and "failed" in boot:
+        used = boot["resamples"] - boot["failed"]
+    return None if used is None else (int(used), int(boot["resamples"]))
 
 
 def _frontier_flops(table: ResultsTable) -> np.ndarray:
@@ -29,20 +44,42 @@ def _frontier_flops(table: ResultsTable) -> np.ndarray:
     return 10 ** np.arange(np.floor(low), np.ceil(high) + 0.01, 0.25)
 
 
+def _require_grid(table: ResultsTable, rows: np.ndarray, cfg: FitConfig, fixed: dict, what: str) -> list[str]:
+    """The minimum grid (scaling.grid_check, shared with the report) on the rows a law is fitted to: a StageError
+    naming the table and what is missing, or the warnings (logged) of a grid that only just fits."""
+    check = check_grid(table.params[rows], table.tokens[rows], fixed, cfg.tie_alpha_beta)
+    if not check.ok:
+        raise StageError(f"{table.source}: too few runs for {what}: {check.describe()}")
+    for warning in check.warnings:
+        log.warning("%s: %s: %s", table.source, what, warning)
+    return check.warnings
+
+
 def _chinchilla(table: ResultsTable, cfg: FitConfig) -> dict[str, Any]:
-    from slmscale.scaling.chinchilla import bootstrap_chinchilla, extrapolation_check, fit_chinchilla, frontier
+    from slmscale.scaling.chinchilla import (bootstrap_chinchilla, extrapolation_check, fit_chinchilla,
+                                             free_parameters, frontier)
     loss, fixed = table.require_loss("chinchilla"), cfg.fixed()
     options = {"delta": cfg.delta, "fixed": fixed or None, "tie_alpha_beta": cfg.tie_alpha_beta}
     try:
-        fit = fit_chinchilla(table.params, table.tokens, loss, **options)
+        free_parameters(fixed, cfg.tie_alpha_beta)  # a bad `fix` is a config error before any grid question
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    result = fit.to_json()
+    warnings = _require_grid(table, np.arange(len(table)), cfg, fixed, "the chinchilla law")
+    try:
+        fit = fit_chinchilla(table.params, table.tokens, loss, **options)
+    except ValueError as err:  # the runs do not determine the law (e.g. an exponent ≤ 0)
+        raise StageError(f"{table.source}: {err}") from None
+    result = {**fit.to_json(), "warnings": warnings}
     if cfg.bootstrap:
-        result["ci"] = bootstrap_chinchilla(table.params, table.tokens, loss, fit, resamples=cfg.bootstrap,
-                                            seed=cfg.seed, **options)
+        try:
+            result["ci"] = bootstrap_chinchilla(table.params, table.tokens, loss, fit, resamples=cfg.bootstrap,
+                                                seed=cfg.seed, **options)
+        except ValueError as err:  # too few replicates converged: the fit stands, its intervals do not
+            result["ci_error"] = str(err)
     result["frontier"] = frontier(fit.params, _frontier_flops(table))
     if cfg.extrapolate_below:
+        _require_grid(table, table.flops < cfg.extrapolate_below, cfg, fixed,
+                      f"the extrapolation check's fit below {cfg.extrapolate_below:g} FLOPs")
         try:
             result["extrapolation"] = extrapolation_check(table.params, table.tokens, loss, table.flops,
                                                           cfg.extrapolate_below, **options)
@@ -65,20 +102,40 @@ def _data_constrained(table: ResultsTable, cfg: FitConfig) -> dict[str, Any]:
     if fixed and set(fixed) != set(BASE_KEYS):
         raise ConfigError(f"fix: give all of {', '.join(BASE_KEYS)} (the base law) or none; "
                           f"missing {', '.join(k for k in BASE_KEYS if k not in fixed)}")
+    if fixed and len(table) < 2 + SPARE_POINTS:  # only R_D*, R_N* are left to fit
+        raise StageError(f"{table.source}: too few runs for the data-constrained law: {len(table)} for R_D* and "
+                         f"R_N* (need ≥{2 + SPARE_POINTS})")
+    warnings = [] if fixed else _require_grid(table, table.epochs <= 1.0 + 1e-9, cfg, fixed,
+                                              "the data-constrained law's base (single-epoch runs)")
     try:
         fit = (fit_data_constrained(table.params, table.tokens, table.unique_tokens, loss, fixed, delta=cfg.delta)
                if fixed else fit_data_constrained_after_base(table, delta=cfg.delta,
                                                              tie_alpha_beta=cfg.tie_alpha_beta))
     except ValueError as err:
         raise StageError(f"{table.source}: {err}") from None
-    result = fit.to_json()
+    result = {**fit.to_json(), "warnings": warnings}
     result["compute_optimal"] = compute_optimal(fit.params)
+    if cfg.bootstrap:
+        result.update(data_constrained_intervals(table, fit, cfg.bootstrap, cfg.seed, cfg.delta))
     return result
+
+
+def data_constrained_intervals(table: ResultsTable, fit, resamples: int, seed: int, delta: float) -> dict[str, Any]:
+    """{"ci": bootstrap intervals of R_D*, R_N*} or {"ci_error": why not} (the fit stands either way)."""
+    from slmscale.scaling.data_constrained import bootstrap_data_constrained
+    try:
+        return {"ci": bootstrap_data_constrained(table.params, table.tokens, table.unique_tokens, table.loss, fit,
+                                                 resamples=resamples, seed=seed, delta=delta)}
+    except ValueError as err:
+        return {"ci_error": str(err)}
 
 
 def _kaplan(table: ResultsTable, cfg: FitConfig) -> dict[str, Any]:
     from slmscale.scaling.kaplan import fit_kaplan
-    return fit_kaplan(table.params, table.tokens, table.require_loss("kaplan"), delta=cfg.delta).to_json()
+    try:
+        return fit_kaplan(table.params, table.tokens, table.require_loss("kaplan"), delta=cfg.delta).to_json()
+    except ValueError as err:  # too few runs, or not identified: the law says why
+        raise StageError(f"{table.source}: {err}") from None
 
 
 def _isoflop(table: ResultsTable, cfg: FitConfig) -> dict[str, Any]:

@@ -28,12 +28,21 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def replicates(boot: dict | None) -> str:
+    """"183/200": the bootstrap replicates an interval rests on, of those drawn ("" without a bootstrap)."""
+    from slmscale.scaling.fit import replicate_counts
+    counts = replicate_counts(boot)
+    return f"{counts[0]}/{counts[1]}" if counts else ""
+
+
 def summary(result: dict) -> list[str]:
     law = result["law"]
     lines = [f"{law} fit of {result['source']} ({result['n_rows']} rows)"]
+    lines += [f"  warning: {w}" for w in result.get("warnings", [])]
     if law == "downstream":
         ci = result.get("gamma_ci95") or [float("nan")] * 2
-        lines.append(f"  {result['metric']}: gamma {result['gamma']:.4f} (95% CI {ci[0]:.4f}-{ci[1]:.4f}) on "
+        lines.append(f"  {result['metric']}: gamma {result['gamma']:.4f} (95% CI {ci[0]:.4f}-{ci[1]:.4f}, "
+                     f"{replicates(result.get('bootstrap')) or 'no'} replicates) on "
                      f"{result['n_fit']} envelope runs of {result['n_runs']}, method {result['method']}")
         if "slope" in result.get("loss_fit", {}):
             fit = result["loss_fit"]
@@ -54,9 +63,13 @@ def summary(result: dict) -> list[str]:
     ci = result.get("ci", {})
     parts = []
     for name, value in result["params"].items():
-        interval = f" [{_fmt(ci[name]['ci95'][0])}, {_fmt(ci[name]['ci95'][1])}]" if name in ci else ""
+        interval = f" [{_fmt(ci[name]['ci95'][0])}, {_fmt(ci[name]['ci95'][1])}]" if "ci95" in ci.get(name, {}) else ""
         parts.append(f"{name} {_fmt(value)}{interval}")
     lines.append("  " + ", ".join(parts))
+    if ci:
+        lines.append(f"  95% intervals from {replicates(ci)} bootstrap replicates (converged/drawn)")
+    elif "ci_error" in result:
+        lines.append(f"  no intervals: {result['ci_error']}")
     lines.append(f"  converged {result['converged']}, objective {result['objective']:.6g}, R² {result['r2']:.4f}, "
                  f"{result['n_points']} points")
     if "compute_optimal" in result:

@@ -6,6 +6,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 Law = Literal["chinchilla", "data-constrained", "kaplan", "isoflop", "downstream"]
+READS = {
+    "chinchilla": {"delta", "fix", "tie_alpha_beta", "bootstrap", "seed", "extrapolate_below"},
+    "data-constrained": {"delta", "fix", "tie_alpha_beta", "bootstrap", "seed"},
+    "kaplan": {"delta"},
+    "isoflop": {"isoflop_tolerance"},
+    "downstream": {"bootstrap", "seed", "metric", "text_reference"},
+}
+"""The settings each law reads (besides law and drop_highest_loss, read for every law): another one
+set away from its default would be silently ignored, so it is an error instead."""
 
 
 @dataclass(frozen=True)
@@ -16,7 +25,7 @@ class FitConfig:
     """chinchilla (Hoffmann Approach 3), data-constrained (Muennighoff: R_D*, R_N* on top of a base law),
     kaplan, isoflop (Hoffmann Approach 2) or downstream (a metric against compute and loss)."""
     delta: float = 1e-3
-    """Huber delta on log-loss residuals (Hoffmann's 1e-3; the paper used 0.03, PAPER.md §4)."""
+    """Huber delta on log-loss residuals (Hoffmann's 1e-3; Cuervo & Marxer 2024 used 0.03)."""
     fix: str = ""
     """Parameters held constant, "name=value,name=value" (E, A, B, alpha, beta; for data-constrained all
     five base constants fixed means only R_D*, R_N* are fitted)."""
@@ -46,6 +55,12 @@ class FitConfig:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 0")
         if self.text_reference not in ("", "pythia"):
             raise ConfigError(f"text_reference={self.text_reference!r}: the shipped reference is 'pythia'")
+        default = FitConfig.__dataclass_fields__
+        reads = READS.get(self.law, set(default))  # an unknown law is the config loader's error
+        for name in sorted(set(default) - reads - {"law", "drop_highest_loss"}):
+            if getattr(self, name) != default[name].default:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: the {self.law} law does not use it "
+                                  f"(it reads {', '.join(sorted(reads))})")
 
     def fixed(self) -> dict[str, float]:
         """`fix` parsed; a malformed item is a ConfigError naming it."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from slmscale.scaling.chinchilla import (POLISHED_STARTS, LogHuberObjective, batch_summary, check_data,
-                                         fit_multistart, free_parameters, grid_starts, project_starts)
+from slmscale.scaling.chinchilla import (POLISHED_STARTS, LogHuberObjective, check_data, check_enough_points,
+                                         check_exponents, fit_multistart, free_parameters, grid_starts,
+                                         multistart_summary, project_starts)
 from slmscale.scaling.law_fit import LawFit, r_squared
 
 COORDS = ("log_N_c", "log_D_c", "alpha_N", "alpha_D")
@@ -71,13 +72,14 @@ def fit_kaplan(N, D, loss, delta: float = 1e-3, grid=None, polish_count: int = P
     objective = LogHuberObjective(kaplan_model(np.log(N), np.log(D)), np.log(loss), delta, np.ones(len(N)),
                                   base, free_map)
     starts = project_starts(grid_starts(KAPLAN_GRID if grid is None else grid, COORDS), free_map)
-    best, polished, batch, tolerance = fit_multistart(objective, starts, float(len(N)), delta, polish_count,
-                                                     processes)
-    params = to_params(best.x)
+    check_enough_points(len(N), len(free), "kaplan")
+    found = fit_multistart(objective, starts, float(len(N)), delta, polish_count, processes)
+    params = to_params(found.best.x)
+    check_exponents(params, ("alpha_N", "alpha_D"), "kaplan")
     return LawFit(
-        law="kaplan", params=params, converged=best.converged, objective=best.fun, n_points=len(N),
-        r2=r_squared(loss, kaplan_loss(params, N, D)), delta=delta, gradient_norm=best.gradient_norm,
+        law="kaplan", params=params, converged=found.converged, objective=found.best.fun, n_points=len(N),
+        r2=r_squared(loss, kaplan_loss(params, N, D)), delta=delta, gradient_norm=found.best.gradient_norm,
         starts=len(starts),
-        extra={"free": free, "gradient_tolerance": tolerance, "batched": batch_summary(batch),
+        extra={"free": free, **multistart_summary(found),
                "polished": [{"objective": p.fun, "converged": p.converged, "gradient_norm": p.gradient_norm,
-                             "coords": dict(zip(COORDS, p.x.tolist()))} for p in polished]})
+                             "coords": dict(zip(COORDS, p.x.tolist()))} for p in found.polished]})

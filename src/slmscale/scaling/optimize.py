@@ -133,7 +133,9 @@ def lbfgs_batched(value_and_grad: BatchValueAndGrad, x0: np.ndarray, *, memory: 
         s_hist[kept, -1], y_hist[kept, -1], rho[kept, -1] = s_new[keep], y_new[keep], 1.0 / sy[keep]
 
         f_old = f_k[accepted]
-        decrease = (f_old - f[ok]) / np.maximum.reduce([np.abs(f_old), np.abs(f[ok]), np.ones(len(ok))])
+        # Relative to the objective itself, not to max(|f|, 1) as scipy does: a near-exact fit
+        # (f ~ 1e-9) would otherwise stop on an absolute decrease of 1e-15, far from its optimum.
+        decrease = (f_old - f[ok]) / np.maximum.reduce([np.abs(f_old), np.abs(f[ok]), np.full(len(ok), 1e-300)])
         status[ok[decrease <= ftol]] = NO_PROGRESS
         status[ok[np.abs(g[ok]).max(axis=1) <= gtol[ok]]] = GRADIENT_SMALL
     status[status == RUNNING] = MAX_ITER
@@ -223,10 +225,22 @@ def _wolfe_search(value_and_grad, rows, x, f0, direction, slope, step, max_steps
 def polish(fun_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
            max_iter: int = 100_000) -> OptimizeResult:
     """scipy L-BFGS-B with tolerances tight enough that it stops at the optimum, not on a
-    plateau of the objective (Besiroglu et al. 2024: default tolerances stall Hoffmann's fit)."""
-    return minimize(fun_and_grad, np.asarray(x0, dtype=np.float64), jac=True, method="L-BFGS-B",
-                    options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": max_iter, "maxfun": 10 * max_iter,
-                             "maxcor": 20})
+    plateau of the objective (Besiroglu et al. 2024: default tolerances stall Hoffmann's fit).
+    The objective is divided by its value at x0, because scipy's ftol is relative to
+    max(|f|, 1): on a near-exact fit (f ~ 1e-9) it would be an absolute 1e-15 and stop early."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    f0 = abs(fun_and_grad(x0)[0])
+    scale = f0 if np.isfinite(f0) and f0 > 0 else 1.0
+
+    def scaled(x):
+        f, g = fun_and_grad(x)
+        return f / scale, np.asarray(g) / scale
+
+    result = minimize(scaled, x0, jac=True, method="L-BFGS-B",
+                      options={"ftol": 1e-15, "gtol": 1e-12 / scale, "maxiter": max_iter, "maxfun": 10 * max_iter,
+                               "maxcor": 20})
+    result.fun, result.jac = result.fun * scale, result.jac * scale
+    return result
 
 
 def polish_succeeded(result: OptimizeResult) -> bool:
@@ -244,24 +258,74 @@ def gradient_tolerance(weight_sum: float, delta: float, rtol: float = GRADIENT_R
     gradient when the fit is off for every point (per unit sensitivity of the prediction to a
     parameter); rtol = 1e-6 of that means the remaining slope could move the objective by a
     negligible fraction of what a point-wide misfit would. The scale keeps the check independent
-    of the number of points and of delta (mean versus sum, bootstrap weights)."""
+    of the number of points and of delta (mean versus sum, bootstrap weights).
+
+    A tighter scale for near-exact fits, rtol·sqrt(2 f W) (MINPACK's orthogonality test), was
+    tried and dropped: on a 12-run grid fitted to 1e-4 the objective's round-off (its residuals
+    carry absolute errors of ~1e-16, i.e. ~1e-12 of f) stops every line search at gradients about
+    twice that scale, so the verdict was decided by the last bits again (docs/LOG.md, 2026-12-04)."""
     return rtol * weight_sum * delta
 
 
-def residual_tolerance(objective: float, weight_sum: float, rtol: float = GRADIENT_RTOL) -> float:
-    """The threshold for a fit whose residuals are far inside delta, where the Huber is a
-    least-squares objective f = |r|^2/2 and its gradient J^T r is bounded by |J| |r|: rtol times
-    sqrt(2 f W) is MINPACK's test that the residuals are orthogonal to every (unit-scale)
-    parameter direction to within rtol. There the floating-point floor of the gradient scales with
-    |r|, not with W·delta: a 12-run grid fitted to 1e-4 stalls at gradients near 2e-8 while
-    W·delta·rtol is 1.2e-8 (docs/LOG.md, the tiny study)."""
-    return rtol * (2.0 * max(objective, 0.0) * weight_sum) ** 0.5
+TIE_RTOL = 1e-12
+"""Objectives that differ by less than this (relative) are ties: such a difference is the last bits
+of the BLAS kernel (OPENBLAS_CORETYPE changes them), not the data, so it must decide nothing."""
+AGREE_RTOL = 1e-6
+"""Two stationary starts agree (reached the same optimum) when their objectives differ by less than
+this (relative). Starts stopped by the gradient test sit within ~g²/h of the optimum's value, far
+below 1e-6 of it; distinct local optima of these fits differ by percents (docs/LOG.md)."""
+MIN_AGREEING = 2
+"""A fit is converged only when at least this many stationary starts reach its optimum: one lucky
+(or unlucky) start is not evidence that the optimum was found."""
 
 
-def check_converged(success: bool, gradient: np.ndarray, tolerance: float) -> bool:
-    """Converged = the optimiser says so AND the gradient is ~0. Success alone is not enough:
-    a loose ftol reports success far from the optimum (the Chinchilla 'loss scale' pitfall)."""
-    return bool(success) and float(np.max(np.abs(gradient))) <= tolerance
+def stationary(gradient_norm: float, objective: float, weight_sum: float, delta: float,
+               rtol: float = GRADIENT_RTOL) -> bool:
+    """The one gradient test of every law, its main fit and its bootstrap replicates: a finite
+    objective and a gradient inf-norm within `gradient_tolerance`. Together with a normal stop
+    (no iteration limit) and a second start that agrees (`judge`), this is convergence."""
+    return bool(np.isfinite(objective)) and float(gradient_norm) <= gradient_tolerance(weight_sum, delta, rtol)
+
+
+def same_value(f: float, g: float, rtol: float, floor: float = 0.0) -> bool:
+    """|f − g| within rtol of the larger magnitude, or below `floor` (objectives near 0)."""
+    return bool(np.isfinite(f) and np.isfinite(g)) and abs(f - g) <= max(rtol * max(abs(f), abs(g)), floor)
+
+
+def value_floor(weight_sum: float, delta: float) -> float:
+    """Objectives below this are zero for the tie and agreement tests: every residual under
+    1e-6·delta, far inside the round-off of log L on a real fit."""
+    return 0.5 * weight_sum * (1e-6 * delta) ** 2
+
+
+@dataclass
+class Verdict:
+    best: int
+    """Index of the chosen start: the lowest objective, a converged start winning a tie."""
+    converged: bool
+    """The chosen start is stationary and at least MIN_AGREEING stationary starts agree with it."""
+    agreeing: int
+    """Stationary starts whose objective agrees with the chosen one (AGREE_RTOL)."""
+
+
+def count_agreeing(funs: np.ndarray, ok: np.ndarray, value: float, floor: float = 0.0) -> int:
+    """Stationary starts (`ok`) whose objective agrees with `value` (AGREE_RTOL)."""
+    return int(sum(bool(k) and same_value(f, value, AGREE_RTOL, floor) for f, k in zip(funs, ok)))
+
+
+def judge(funs: np.ndarray, ok: np.ndarray, floor: float = 0.0) -> Verdict:
+    """Choose the fit among the ends of several starts and decide whether it converged.
+    `ok[i]`: start i stopped normally and passed `stationary`. Ties (TIE_RTOL) go to a converged
+    start, then to the first, so that round-off never picks a start."""
+    funs, ok = np.asarray(funs, dtype=np.float64), np.asarray(ok, dtype=bool)
+    finite = np.flatnonzero(np.isfinite(funs))
+    if finite.size == 0:
+        raise ValueError("every start gave a non-finite objective")
+    lowest = float(funs[finite].min())
+    tied = [int(i) for i in finite if same_value(funs[i], lowest, TIE_RTOL, floor)]
+    best = next((i for i in tied if ok[i]), tied[0])
+    agreeing = count_agreeing(funs, ok, float(funs[best]), floor)
+    return Verdict(best=best, converged=bool(ok[best]) and agreeing >= MIN_AGREEING, agreeing=agreeing)
 
 
 @dataclass
@@ -272,9 +336,8 @@ class Polished:
     fun: float
     gradient_norm: float
     converged: bool
+    """This start stopped normally and passed the gradient test (`stationary`)."""
     message: str
-    success: bool = False
-    """The optimiser stopped normally (converged also needs the gradient check)."""
 
 
 def distinct_best(x: np.ndarray, fun: np.ndarray, count: int, separation: float = 1e-3,
@@ -295,9 +358,13 @@ def distinct_best(x: np.ndarray, fun: np.ndarray, count: int, separation: float 
     return chosen
 
 
+Accept = Callable[[float, float], bool]
+"""(gradient inf-norm, objective) -> passes the gradient test (a `stationary` with the fit's scales)."""
+
+
 def polish_rows(value_and_grad: BatchValueAndGrad, batch: BatchResult, rows: list[int],
-                tolerance: float) -> list[Polished]:
-    """Polish the given batch rows one by one with `polish` and check each for convergence;
+                accept: Accept) -> list[Polished]:
+    """Polish the given batch rows one by one with `polish` and check each with `accept`;
     a polish that ends worse than its batched start keeps the batched point."""
     out = []
     for row in rows:
@@ -308,7 +375,7 @@ def polish_rows(value_and_grad: BatchValueAndGrad, batch: BatchResult, rows: lis
             return float(f[0]), g[0]
 
         result = polish(fun_and_grad, batch.x[row])
-        if not check_converged(polish_succeeded(result), result.jac, tolerance):
+        if not (polish_succeeded(result) and accept(float(np.max(np.abs(result.jac))), float(result.fun))):
             # A second run starts with an empty L-BFGS memory: near a kink of the Huber's second
             # derivative (a residual at exactly ±delta) a stale curvature history can stop it early.
             again = polish(fun_and_grad, result.x)
@@ -317,8 +384,7 @@ def polish_rows(value_and_grad: BatchValueAndGrad, batch: BatchResult, rows: lis
         if not fun <= batch.fun[row]:
             x, fun, grad = batch.x[row], float(batch.fun[row]), batch.grad[row]
             success = bool(batch.stopped_normally[row])
-        out.append(Polished(row=row, x=np.asarray(x, dtype=np.float64), fun=fun,
-                            gradient_norm=float(np.max(np.abs(grad))),
-                            converged=check_converged(success, grad, tolerance), message=str(result.message),
-                            success=bool(success)))
+        norm = float(np.max(np.abs(grad)))
+        out.append(Polished(row=row, x=np.asarray(x, dtype=np.float64), fun=fun, gradient_norm=norm,
+                            converged=bool(success) and accept(norm, fun), message=str(result.message)))
     return out

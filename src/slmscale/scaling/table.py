@@ -2,7 +2,8 @@
 
 Required: `params` (total parameters N) and `tokens` (training tokens D) or `flops`
 (then D = C/6N, as Epoch AI does for the digitised Chinchilla points). Optional: `loss`,
-`unique_tokens` (U; epochs = D/U; an empty cell is one pass, U = D), `flops` (default 6ND),
+`unique_tokens` (U; epochs = D/U; an empty cell is D/epochs where an `epochs` column
+gives them, else one pass, U = D), `flops` (default 6ND),
 `run_id`, and any other numeric column, kept as a metric (sblimp, ssc, ...). A `status`
 column (a sweep's results.csv) keeps the completed runs only. Published tables use other names for the same
 columns; the aliases below read them as they are, so the reference files need no editing.
@@ -76,6 +77,15 @@ def _number(text: str, path: Path, line: int, column: str) -> float:
     return value
 
 
+def _unique_from(row: dict[str, str], tokens: str | None, path: Path, line: int) -> str:
+    if tokens is None:
+        return ""
+    epochs = (row.get("epochs") or "").strip()
+    if epochs:
+        return repr(_number(row[tokens], path, line, tokens) / _number(epochs, path, line, "epochs"))
+    return row[tokens]
+
+
 def read_table(path: str | Path, drop_highest_loss: int = 0) -> ResultsTable:
     """Read a results CSV; `drop_highest_loss` removes that many highest-loss rows (Epoch AI
     drops 5 of the 245 Chinchilla points)."""
@@ -95,9 +105,9 @@ def read_table(path: str | Path, drop_highest_loss: int = 0) -> ResultsTable:
         if found[key] is None:
             continue
         cells = [row[found[key]] for row in rows]
-        if key == "unique_tokens":  # empty = one pass over the data (U = D)
-            tokens = found["tokens"]
-            cells = [cell if cell.strip() or tokens is None else row[tokens] for cell, row in zip(cells, rows)]
+        if key == "unique_tokens":  # empty: D/epochs where an epochs column says, else one pass (U = D)
+            cells = [cell if cell.strip() else _unique_from(row, found["tokens"], path, line)
+                     for line, (cell, row) in enumerate(zip(cells, rows), 2)]
         values = np.array([_number(cell, path, line, found[key]) for line, cell in enumerate(cells, 2)])
         bad = np.flatnonzero(~(values > 0) | ~np.isfinite(values))
         if bad.size:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slmscale.config import ConfigError
+from slmscale.config import ConfigError, apply_overrides
+from slmscale.files import StageError
 from slmscale.lm.sizes import count_params, flops_per_token, get_preset
 from slmscale.sweep.sweep_config import SweepConfig, Variant
 from slmscale.units.shards import read_meta
@@ -49,6 +50,27 @@ def short_count(n: int) -> str:
         if 1 <= value < 1000 and round(float(text) * scale) == n:
             return text + unit
     return str(n)
+
+
+def train_split_tokens(units_dir: str | Path, train: tuple[str, ...] | list[str]) -> int | None:
+    """Tokens of the train split a run of this units dir draws from (`train_split` as the sweep's
+    train overrides set it), or None when that is not known yet: no units built, no such split,
+    or overrides that do not parse (those runs fail, saying why)."""
+    from slmscale.lm.train_config import TrainConfig
+    try:
+        split = apply_overrides(TrainConfig(), list(train)).train_split
+        tokens = read_meta(units_dir).get("splits", {}).get(split, {}).get("tokens")
+    except (ConfigError, StageError):
+        return None
+    return int(tokens) if tokens else None
+
+
+def unique_and_epochs(spec: RunSpec, train_tokens: int | None) -> tuple[int | None, float | None]:
+    """U and D/U of a run before it trains: its own unique_tokens, else the whole train split
+    (the trainer's rule); (None, None) when neither is known. Without unique_tokens a run with
+    D above the split repeats it: epochs > 1, not one pass."""
+    unique = spec.unique_tokens or train_tokens
+    return (unique, spec.tokens / unique) if unique else (None, None)
 
 
 def resolve_units(variant: Variant, base: Path) -> Path:

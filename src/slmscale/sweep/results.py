@@ -2,7 +2,14 @@
 
 One row per run of the sweep, whatever its state: the fits read `params`, `tokens`, `loss`,
 `unique_tokens`, `flops` and the metric columns (DESIGN.md); a run that failed or is not done
-has its status and error and empty numbers, never a guessed value.
+has its status and error and empty results, never a guessed value.
+
+`unique_tokens` is always the U a run draws its windows from: its own unique_tokens, else the
+whole train split of its units dir, never blank for "one pass", because a run without
+unique_tokens whose D exceeds the split repeats it. `epochs` is D/U, below 1 for a run that
+used part of its pool (it then saw at most D distinct tokens; the data-constrained law takes
+min(U, D) itself). A completed run's numbers come from its run record (what the trainer used);
+the others' from the plan, blank only when the units dir is not built yet.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from slmscale.files import write_text
-from slmscale.sweep.grid import RunSpec
+from slmscale.sweep.grid import RunSpec, train_split_tokens, unique_and_epochs
+from slmscale.sweep.sweep_config import SweepConfig
 from slmscale.sweep.worker import DONE, FAILURE_FILE, load_sweep, run_stamp, run_state
 
 RESULTS_FILE = "results.csv"
@@ -30,7 +38,27 @@ def _read(path: Path) -> dict[str, Any]:
         return {}
 
 
-def run_row(sweep_dir: Path, spec: RunSpec, stamp: str) -> dict[str, Any]:
+def _recorded_unique(record: dict[str, Any]) -> int | None:
+    """U from a run record; a record from before `unique_tokens` was written gives its config's
+    U or the size of the train split it names."""
+    if record.get("unique_tokens"):
+        return int(record["unique_tokens"])
+    config = record.get("config", {})
+    split = record.get("units", {}).get("splits", {}).get(config.get("train_split", "train"), {})
+    return config.get("unique_tokens") or split.get("tokens")
+
+
+def _data_columns(spec: RunSpec, record: dict[str, Any], done: bool,
+                  train_tokens: int | None) -> dict[str, Any]:
+    """unique_tokens and epochs: the trainer's for a completed run, else the plan's."""
+    unique = _recorded_unique(record) if done else None
+    if unique is None:
+        unique, _ = unique_and_epochs(spec, train_tokens)
+    return {"unique_tokens": unique or "", "epochs": f"{spec.tokens / unique:.6g}" if unique else ""}
+
+
+def run_row(sweep_dir: Path, spec: RunSpec, stamp: str, train_tokens: int | None = None) -> dict[str, Any]:
+    """One row; `train_tokens` is the size of the run's train split (None: not known)."""
     run_dir = sweep_dir / "runs" / spec.run_id
     record = _read(run_dir / "run.json")
     state = run_state(run_dir, stamp)
@@ -40,24 +68,32 @@ def run_row(sweep_dir: Path, spec: RunSpec, stamp: str) -> dict[str, Any]:
     row: dict[str, Any] = {"run_id": spec.run_id, "status": status, "grids": ";".join(spec.grids),
                            "variant": spec.variant, "corpus": spec.corpus, "tokenizer": spec.tokenizer,
                            "modality": spec.modality, "size": spec.size, "params": spec.params,
-                           "tokens": spec.tokens, "unique_tokens": spec.unique_tokens or "",
+                           "tokens": spec.tokens, **_data_columns(spec, record, state == DONE, train_tokens),
                            "flops": f"{spec.flops:.6g}", "flops_with_attention": f"{spec.flops_with_attention:.6g}"}
     if status == "failed":
         failure = _read(run_dir / FAILURE_FILE)
         row["error"] = failure.get("error") or record.get("error", "")
     if state == DONE:
-        row.update(non_embedding=record["params"]["non_embedding"], epochs=record.get("epochs", ""),
+        # The spec's attention FLOPs assume the preset's context; the record has the context trained.
+        with_attention = record.get("flops_with_attention") or spec.flops_with_attention
+        row.update(non_embedding=record["params"]["non_embedding"], flops_with_attention=f"{with_attention:.6g}",
                    loss=record["test_loss"], loss_bits_per_second=record.get("test_bits_per_second") or "",
                    valid_loss=record.get("valid_loss", ""), wall_seconds=record.get("wall_seconds", ""))
         row.update(record.get("downstream", {}))
     return row
 
 
+def _train_tokens(cfg: SweepConfig, specs) -> dict[str, int | None]:
+    """Train split size per units dir (read once each)."""
+    return {units: train_split_tokens(units, cfg.train) for units in dict.fromkeys(s.units for s in specs)}
+
+
 def write_results(sweep_dir: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     """Rebuild SWEEP/results.csv from the records; returns its path and rows."""
     sweep_dir = Path(sweep_dir)
     cfg, specs = load_sweep(sweep_dir)
-    rows = [run_row(sweep_dir, spec, run_stamp(spec, cfg)) for spec in specs.values()]
+    splits = _train_tokens(cfg, specs.values())
+    rows = [run_row(sweep_dir, spec, run_stamp(spec, cfg), splits[spec.units]) for spec in specs.values()]
     metrics = sorted({key for row in rows for key in row} - set(BASE_COLUMNS))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*BASE_COLUMNS, *metrics], lineterminator="\n", restval="")

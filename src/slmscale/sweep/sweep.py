@@ -20,7 +20,7 @@ import yaml
 from slmscale.config import ConfigError, apply_overrides, load_config, to_dict
 from slmscale.files import StageError, atomic_file, write_text
 from slmscale.log import get_logger
-from slmscale.sweep.grid import RunSpec, expand
+from slmscale.sweep.grid import RunSpec, expand, train_split_tokens, unique_and_epochs
 from slmscale.sweep.launchers import run_local, run_slurm, split_cores
 from slmscale.sweep.results import write_results
 from slmscale.sweep.sweep_config import SweepConfig
@@ -126,11 +126,29 @@ def measure_tokens_per_second(size: str, vocab_size: int, threads: int, train: t
     return plan.tokens_per_update / min(timings[1:])
 
 
+def _epochs_cell(spec: RunSpec, train_tokens: int | None) -> tuple[str, str | None]:
+    """The plan's epochs column for one run, and a warning when its data repeats unasked or
+    cannot be planned (a run with D above its train split and no unique_tokens repeats the
+    split D/U times; it is not a single-epoch run)."""
+    unique, epochs = unique_and_epochs(spec, train_tokens)
+    if epochs is None:
+        return "?", f"{spec.run_id}: epochs unknown, no train split in {spec.units} yet"
+    if train_tokens is not None and unique > train_tokens:
+        return f"{epochs:.3g}!", (f"{spec.run_id}: unique_tokens {unique:,} > the {train_tokens:,} tokens of the "
+                                  f"train split; the run will fail")
+    if spec.unique_tokens is None and epochs > 1:
+        return f"{epochs:.3g}!", (f"{spec.run_id}: D = {spec.tokens:,} > the {unique:,} tokens of the train "
+                                  f"split: the data repeats, {epochs:.2f} epochs")
+    return f"{epochs:.3g}", None  # 3 digits: a short run's 0.004 epochs is not 0.0
+
+
 def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
                overrides: list[str] | tuple[str, ...] = ()) -> tuple[list[str], dict[str, Any]]:
-    """The grid as printable lines (run, grids, params, D, epochs, FLOPs, estimated hours) and totals."""
+    """The grid as printable lines (run, grids, params, D, epochs, FLOPs, estimated hours) and totals;
+    totals["warnings"] names the runs that repeat their data unasked or cannot be planned."""
     cfg, specs = resolve(config, overrides)
     workers, threads = split_cores(workers or cfg.workers)
+    train_tokens = {units: train_split_tokens(units, cfg.train) for units in dict.fromkeys(s.units for s in specs)}
     speed: dict[tuple[str, str], float] = {}
     if measure:
         from slmscale.units.shards import read_meta
@@ -139,17 +157,20 @@ def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
             if key not in speed:
                 speed[key] = measure_tokens_per_second(spec.size, int(read_meta(spec.units)["vocab_size"]), threads,
                                                        cfg.train)
-    lines = [f"{'run':<36} {'grids':<16} {'params':>9} {'tokens':>11} {'epochs':>6} {'FLOPs':>9} {'train':>8}"]
+    lines = [f"{'run':<36} {'grids':<16} {'params':>9} {'tokens':>11} {'epochs':>7} {'FLOPs':>9} {'train':>8}"]
     total_seconds = 0.0
+    warnings: list[str] = []
     for spec in sorted(specs, key=lambda s: s.flops):
         seconds = spec.tokens / speed[(spec.size, spec.units)] if measure else None
         total_seconds += seconds or 0.0
-        epochs = spec.tokens / spec.unique_tokens if spec.unique_tokens else 1.0
+        epochs, warning = _epochs_cell(spec, train_tokens[spec.units])
+        warnings += [warning] if warning else []
         lines.append(f"{spec.run_id:<36} {','.join(spec.grids):<16} {spec.params:>9,} {spec.tokens:>11,} "
-                     f"{epochs:>6.1f} {spec.flops:>9.2e} {'' if seconds is None else f'{seconds / 60:7.1f}m':>8}")
+                     f"{epochs:>7} {spec.flops:>9.2e} {'' if seconds is None else f'{seconds / 60:7.1f}m':>8}")
     totals = {"runs": len(specs), "flops": sum(s.flops for s in specs), "workers": workers, "threads": threads,
               "train_seconds": total_seconds if measure else None,
-              "wall_seconds": total_seconds / workers if measure else None}
+              "wall_seconds": total_seconds / workers if measure else None, "warnings": warnings}
+    lines += [f"warning: {w}" for w in warnings]
     lines.append(f"{len(specs)} runs, {totals['flops']:.3g} FLOPs in all" + (
         f"; training about {total_seconds / 60:.1f} worker-minutes, {totals['wall_seconds'] / 60:.1f} min wall on "
         f"{workers} workers x {threads} threads (measured tokens/s per size here; evaluation not included)"

@@ -41,7 +41,8 @@ class Grid:
     tokens_per_param: tuple[float, ...] = ()
     """Token budgets as D/N (N = total parameters at the variant's vocabulary)."""
     epochs: tuple[float, ...] = (1.0,)
-    """Passes over the unique data: 1 = all of the train split once; e > 1 trains on D/e unique tokens."""
+    """Passes over the unique data: 1 = the whole train split is the pool (a D above it repeats it; `sweep
+    plan` warns and results.csv records the true epochs); e > 1 trains on D/e unique tokens."""
     unique_tokens: tuple[int, ...] = ()
     """Also train each budget D on these many unique tokens U (D/U epochs) where U < D: the paper's epoch
     runs repeat the whole corpus (e.g. 2-10 epochs of 10.89B tokens). With `epochs: []` only these run."""

@@ -20,7 +20,7 @@ utterance of ``n`` samples gives ``1 + (n - 400) // 160`` frames (HTK/Kaldi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Literal
 
 import numpy as np
@@ -39,16 +39,19 @@ LOG_FLOOR = 1e-10
 CMVN_STD_FLOOR = 1e-5
 """Floor on the per-dimension std in CMVN, so constant dims map to 0, not NaN."""
 FRAME_RATES = (100, 50, 25)
+"""Output frame rates a spec may ask for (0 asks for the kind's native rate)."""
+KINDS = ("mfcc", "logmel", "hubert")
+"""Feature kinds."""
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
     kind: Literal["mfcc", "logmel", "hubert"] = "mfcc"
     """Feature type: 39-d MFCC (13 + Δ + ΔΔ), log-mel filterbank, or a HuBERT hidden layer."""
-    frame_rate: int = 100
-    """Output frames per second: 100, 50 or 25. Lower rates concatenate consecutive native frames (mfcc/logmel: 100 Hz; hubert: the model's own rate, e.g. 50 Hz for base, which must equal it or be a multiple of it)."""
+    frame_rate: int = 0
+    """Output frames per second: 0 (the kind's native rate: 100 Hz for mfcc/logmel, the model's own rate for hubert, e.g. 50 Hz for base), 100, 50 or 25. A rate below the native one concatenates consecutive native frames; it must divide the native rate. A tokenizer dir records the resolved rate, never 0."""
     cmvn: bool = True
-    """Per-utterance mean/variance normalisation of every feature dimension (before stacking)."""
+    """Per-utterance mean/variance normalisation of every feature dimension (before stacking); its statistics are those of each utterance itself. `tokenizer import-kmeans` defaults it to false: released quantizers were fitted on raw features."""
     n_mfcc: int = 13
     """Cepstral coefficients kept (c0 included); the MFCC dim is 3 * n_mfcc with deltas."""
     n_mels: int = 80
@@ -64,19 +67,49 @@ class FeatureSpec:
     sample_rate: int = 16000
     """Sample rate the extractor expects; audio is resampled to it when loaded."""
 
+    def __post_init__(self) -> None:
+        from slmscale.config import ConfigError
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown feature kind {self.kind!r} (expected {', '.join(KINDS)})")
+        if self.frame_rate != 0 and self.frame_rate not in FRAME_RATES:
+            raise ConfigError(f"frame_rate {self.frame_rate} Hz is not one of 0 (native), "
+                              f"{', '.join(map(str, FRAME_RATES))}")
+        for name in ("n_mfcc", "n_mels", "sample_rate"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.layer < 0:
+            raise ConfigError(f"layer={self.layer} must be >= 0 (a HuBERT hidden_states index)")
+        if not self.chunk_seconds > 0:
+            raise ConfigError(f"chunk_seconds must be positive, got {self.chunk_seconds}")
+
+
+def native_frame_rate(spec: FeatureSpec) -> int:
+    """Frames per second of ``spec.kind`` before stacking; for hubert read from the model's config.json."""
+    if spec.kind == "hubert":
+        from slmscale.units.hubert import hubert_native_rate
+        return hubert_native_rate(spec.hubert_path, spec.sample_rate)
+    return round(1.0 / HOP_SECONDS)
+
+
+def with_frame_rate(spec: FeatureSpec) -> FeatureSpec:
+    """``spec`` with frame_rate 0 (native) replaced by the native rate, as a tokenizer dir records it."""
+    return spec if spec.frame_rate else replace(spec, frame_rate=native_frame_rate(spec))
+
 
 class FeatureExtractor:
     """Native-rate frames from ``frames_fn`` followed by CMVN and stacking."""
 
     def __init__(self, spec: FeatureSpec, frames_fn: Callable[[np.ndarray], torch.Tensor],
                  native_rate: int, native_dim: int, window_samples: int, hop_samples: int):
-        if spec.frame_rate not in FRAME_RATES or native_rate % spec.frame_rate:
-            raise ValueError(f"frame_rate {spec.frame_rate} Hz is not reachable from the native "
+        rate = spec.frame_rate or native_rate
+        if rate not in FRAME_RATES or native_rate % rate:
+            raise ValueError(f"frame_rate {rate} Hz is not reachable from the native "
                              f"{native_rate} Hz of kind {spec.kind!r} by stacking whole frames "
-                             f"(allowed: {[r for r in FRAME_RATES if native_rate % r == 0]})")
+                             f"(allowed: {[r for r in FRAME_RATES if native_rate % r == 0]}, "
+                             "or 0 for the native rate)")
         self.spec = spec
-        self.stack = native_rate // spec.frame_rate
-        self.frame_rate = spec.frame_rate
+        self.stack = native_rate // rate
+        self.frame_rate = rate
         self.dim = native_dim * self.stack
         # The fewest samples that give one output frame: one window plus a hop per extra stacked frame.
         self.min_samples = window_samples + (self.stack - 1) * hop_samples
@@ -88,7 +121,7 @@ class FeatureExtractor:
             raise ValueError(f"expected mono samples of shape [n], got shape {samples.shape}")
         if len(samples) < self.min_samples:
             raise ValueError(f"utterance too short: {len(samples)} samples, need at least "
-                             f"{self.min_samples} for one {self.spec.frame_rate} Hz {self.spec.kind} frame")
+                             f"{self.min_samples} for one {self.frame_rate} Hz {self.spec.kind} frame")
         with torch.inference_mode():
             frames = self.frames_fn(samples)
             if self.spec.cmvn:
@@ -187,8 +220,6 @@ def build_extractor(spec: FeatureSpec, device: str = "cpu") -> FeatureExtractor:
         from slmscale.units.hubert import HubertFrames
         frames = HubertFrames(spec, device)
         return FeatureExtractor(spec, frames, frames.native_rate, frames.dim, frames.field, frames.stride)
-    if spec.kind not in ("mfcc", "logmel"):
-        raise ValueError(f"unknown feature kind {spec.kind!r} (expected mfcc, logmel or hubert)")
     n_mels = MFCC_MEL_BANDS if spec.kind == "mfcc" else spec.n_mels
     n_ceps = spec.n_mfcc if spec.kind == "mfcc" else None
     if n_mels < 1 or (n_ceps is not None and not 1 <= n_ceps <= n_mels):

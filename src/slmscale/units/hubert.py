@@ -49,8 +49,8 @@ def chunk_bounds(n_samples: int, chunk_samples: int, field: int, stride: int) ->
     return bounds
 
 
-def load_hubert(path: str | Path, device: str = "cpu"):
-    """The HubertModel saved under ``path`` (config.json + weights), in eval mode, fp32."""
+def model_dir(path: str | Path) -> Path:
+    """``path`` checked to be a local model directory with a config.json (save_pretrained layout)."""
     directory = Path(path) if str(path) else None
     if directory is None:
         raise ValueError("feature kind hubert needs hubert_path: a local directory with config.json and weights")
@@ -59,12 +59,37 @@ def load_hubert(path: str | Path, device: str = "cpu"):
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"HuBERT model directory {directory} has no config.json "
                                 "(expected the save_pretrained layout)")
+    return directory
+
+
+def load_hubert(path: str | Path, device: str = "cpu"):
+    """The HubertModel saved under ``path`` (config.json + weights), in eval mode, fp32."""
+    directory = model_dir(path)
     from transformers import HubertModel
     try:
         model = HubertModel.from_pretrained(str(directory), local_files_only=True, dtype=torch.float32)
     except OSError as error:
         raise FileNotFoundError(f"cannot load HuBERT weights from {directory}: {error}") from error
     return model.to(device).eval()
+
+
+def native_rate(conv_stride: tuple[int, ...], sample_rate: int) -> int:
+    """Frames per second of a conv feature encoder with these strides (sample rate must be a multiple)."""
+    stride = math.prod(conv_stride)
+    if sample_rate % stride:
+        raise ValueError(f"sample rate {sample_rate} is not a multiple of the HuBERT stride {stride}")
+    return sample_rate // stride
+
+
+def hubert_native_rate(path: str | Path, sample_rate: int) -> int:
+    """The native frame rate of the model under ``path``, from its config.json alone (no weights loaded)."""
+    directory = model_dir(path)
+    from transformers import HubertConfig
+    try:
+        config = HubertConfig.from_pretrained(str(directory), local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise FileNotFoundError(f"cannot read the HuBERT config in {directory}: {error}") from error
+    return native_rate(tuple(config.conv_stride), sample_rate)
 
 
 class HubertFrames:
@@ -86,9 +111,7 @@ class HubertFrames:
             # One layer is kept even for layer 0: HF reports no hidden_states for an empty encoder.
             model.encoder.layers = model.encoder.layers[:max(1, spec.layer)]
         self.field, self.stride = conv_geometry(tuple(config.conv_kernel), tuple(config.conv_stride))
-        if spec.sample_rate % self.stride:
-            raise ValueError(f"sample rate {spec.sample_rate} is not a multiple of the HuBERT stride {self.stride}")
-        self.native_rate = spec.sample_rate // self.stride
+        self.native_rate = native_rate(tuple(config.conv_stride), spec.sample_rate)
         self.dim = config.hidden_size
         self.chunk_samples = max(1, math.floor(spec.chunk_seconds * spec.sample_rate / self.stride)) * self.stride
         self.model = model

@@ -1,14 +1,24 @@
-"""Import a textlesslib/fairseq k-means model (e.g. TWIST's `..._L11_km500.bin`).
+"""Import k-means centroids fitted elsewhere (e.g. TWIST's `..._L11_km500.bin`) as a tokenizer dir.
 
-Those files are joblib pickles of a scikit-learn (MiniBatch)KMeans. Unpickling
-runs whatever code the file names, so it happens only when the caller says it
-trusts the file; the centroids are then copied into an ordinary tokenizer dir
-(safetensors, no pickle) and the pickle is never needed again.
+Three file formats, chosen by suffix:
+
+- ``.npy``: a float [k, dim] array (read with ``allow_pickle=False``);
+- ``.safetensors``: a tensor named "centroids" (or the file's only tensor);
+- anything else: a joblib pickle of a scikit-learn (MiniBatch)KMeans, the
+  textlesslib/fairseq release format. Unpickling runs whatever code the file
+  names, so it happens only when the caller says it trusts the file.
+
+The centroids are copied into an ordinary tokenizer dir (safetensors, no
+pickle) together with the exact feature spec they were fitted on, which
+`tokenize` then computes. That spec defaults to **no CMVN**: the released
+textlesslib/TWIST quantizers were fitted on raw HuBERT features, and assigning
+per-utterance-normalised features to them gives silently wrong units.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +35,53 @@ log = get_logger(__name__)
 REFUSAL = ("{path}: refusing to load a pickled k-means model without --trust-pickle. Unpickling can run "
            "arbitrary code contained in the file, so only load files you obtained from a source you trust "
            "(e.g. the textlesslib/TWIST release), then rerun with --trust-pickle (trust_pickle=True). The "
-           "centroids are converted to safetensors, so this is needed only once.")
+           "centroids are converted to safetensors, so this is needed only once. (.npy and .safetensors "
+           "centroids need no such trust.)")
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    """How imported centroids are turned into a tokenizer dir."""
+    features: FeatureSpec = FeatureSpec(cmvn=False)
+    """The features the centroids were fitted on, which tokenize will compute (kind, HuBERT path and layer, frame rate, CMVN). CMVN is off by default, unlike `tokenizer train`: released quantizers (textlesslib, TWIST) were fitted on raw features. Set features.cmvn=true (--cmvn) only for centroids fitted on per-utterance-CMVN features, such as `tokenizer train` makes; CMVN here is per utterance, so its statistics come from each utterance at tokenize time and none are needed from the import. Checkpoints whose fairseq task normalised the waveform (HuBERT large/xlarge) also need features.normalize_waveform=true."""
+    dedup: bool = True
+    """Default for `slmscale tokenize`: collapse repeated units (durations kept beside them)."""
+
+
+def _checked_matrix(centers: object, path: Path, what: str) -> np.ndarray:
+    """`centers` as float32 [k, dim], or a StageError naming the file."""
+    array = np.asarray(centers)
+    if array.dtype.kind not in "fiu":
+        raise StageError(f"{path}: {what} has dtype {array.dtype}, not a numeric [k, dim] matrix")
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1 or not np.isfinite(array).all():
+        raise StageError(f"{path}: {what} of shape {array.shape} is not a finite [k, dim] matrix")
+    return array.astype(np.float32)
+
+
+def read_npy_centroids(path: Path) -> np.ndarray:
+    """A [k, dim] array saved with `numpy.save` (object arrays are refused: they would need pickle)."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise StageError(f"{path}: not a readable .npy array ({type(err).__name__}: {err})") from err
+    return _checked_matrix(array, path, "the array")
+
+
+def read_safetensors_centroids(path: Path) -> np.ndarray:
+    """The tensor "centroids" of a safetensors file, or its only tensor."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+    try:
+        tensors = load_file(str(path))
+    except (OSError, ValueError, SafetensorError) as err:
+        raise StageError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from err
+    if "centroids" in tensors:
+        return _checked_matrix(tensors["centroids"], path, 'tensor "centroids"')
+    if len(tensors) != 1:
+        raise StageError(f"{path}: holds tensors {sorted(tensors)}; expected one named \"centroids\" "
+                         "(or a single tensor)")
+    name, array = next(iter(tensors.items()))
+    return _checked_matrix(array, path, f"tensor {name!r}")
 
 
 def read_pickled_centroids(path: str | Path, trust_pickle: bool = False) -> np.ndarray:
@@ -33,8 +89,6 @@ def read_pickled_centroids(path: str | Path, trust_pickle: bool = False) -> np.n
     path = Path(path)
     if not trust_pickle:
         raise StageError(REFUSAL.format(path=path))
-    if not path.is_file():
-        raise StageError(f"{path}: no such file")
     try:
         import joblib
     except ImportError as err:
@@ -48,19 +102,35 @@ def read_pickled_centroids(path: str | Path, trust_pickle: bool = False) -> np.n
     if centers is None:
         raise StageError(f"{path}: holds a {type(model).__name__}, not a fitted k-means model "
                          "(no cluster_centers_)")
-    centers = np.asarray(centers)
-    if centers.ndim != 2 or centers.shape[0] < 1 or not np.isfinite(centers).all():
-        raise StageError(f"{path}: cluster_centers_ of shape {centers.shape} is not a finite [k, dim] matrix")
-    return centers.astype(np.float32)
+    return _checked_matrix(centers, path, "cluster_centers_")
 
 
-def import_kmeans(path: str | Path, out_dir: str | Path, spec: FeatureSpec, trust_pickle: bool = False,
-                  dedup: bool = True) -> Tokenizer:
-    """Write a tokenizer dir from a pickled k-means model and the feature spec it was fit on."""
+def read_centroids(path: str | Path, trust_pickle: bool = False) -> tuple[np.ndarray, str]:
+    """(centroids float32 [k, dim], format name) of a .npy, .safetensors or (trusted) pickle file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".safetensors") and not trust_pickle:
+        raise StageError(REFUSAL.format(path=path))  # before touching the file at all
+    if not path.is_file():
+        raise StageError(f"{path}: no such file")
+    if suffix == ".npy":
+        return read_npy_centroids(path), "npy"
+    if suffix == ".safetensors":
+        return read_safetensors_centroids(path), "safetensors"
+    return read_pickled_centroids(path, trust_pickle), "sklearn-pickle"
+
+
+def import_kmeans(path: str | Path, out_dir: str | Path, config: ImportConfig = ImportConfig(),
+                  trust_pickle: bool = False) -> Tokenizer:
+    """Write a tokenizer dir from k-means centroids and the feature spec they were fitted on."""
+    if not isinstance(config, ImportConfig):
+        # A bare FeatureSpec would bring FeatureSpec's own default, cmvn=True: the bug this API avoids.
+        raise TypeError(f"import_kmeans takes an ImportConfig, got {type(config).__name__}")
     path, out_dir = Path(path), Path(out_dir)
-    centroids = read_pickled_centroids(path, trust_pickle)
-    spec = resolved_spec(spec)
-    stage_fp = hashlib.sha256(centroids.tobytes() + repr((to_dict(spec), dedup)).encode()).hexdigest()[:16]
+    centroids, file_format = read_centroids(path, trust_pickle)
+    config = replace(config, features=resolved_spec(config.features))
+    spec = config.features
+    stage_fp = hashlib.sha256(centroids.tobytes() + repr(to_dict(config)).encode()).hexdigest()[:16]
     if check_output_dir(out_dir, stage_fp):
         log.info("%s is already complete; skipping", out_dir)
         return load_tokenizer(out_dir)
@@ -70,7 +140,10 @@ def import_kmeans(path: str | Path, out_dir: str | Path, spec: FeatureSpec, trus
     dim = feature_dim(spec)
     if dim != centroids.shape[1]:
         raise StageError(f"{path}: centroids have dim {centroids.shape[1]} but the {spec.kind} features "
-                         f"(layer {spec.layer}) have dim {dim}; wrong --features/--hubert-path/--layer?")
-    return save_tokenizer(out_dir, spec, centroids, dedup, stage_fp,
-                          {"imported_from": str(path.resolve()), "features": to_dict(spec), "dedup": dedup},
-                          imported_from=str(path.resolve()))
+                         f"(layer {spec.layer}, {spec.frame_rate} Hz) have dim {dim}; "
+                         "wrong --features/--hubert-path/--layer/--frame-rate?")
+    source = {"imported_from": str(path.resolve()), "format": file_format}
+    log.info("imported %s centroids [%d, %d] for %s features, layer %d, %d Hz, cmvn=%s", file_format,
+             centroids.shape[0], dim, spec.kind, spec.layer, spec.frame_rate, spec.cmvn)
+    return save_tokenizer(out_dir, spec, centroids, config.dedup, stage_fp, {**to_dict(config), **source},
+                          **source)

@@ -25,7 +25,7 @@ import yaml
 from slmscale.config import ConfigError, fingerprint, from_dict, to_dict
 from slmscale.files import StageError, atomic_dir, check_output_dir, is_completed, mark_completed, write_json
 from slmscale.log import get_logger
-from slmscale.units.features import FeatureSpec
+from slmscale.units.features import FeatureSpec, with_frame_rate
 from slmscale.units.kmeans import sample_frames, train_kmeans
 
 log = get_logger(__name__)
@@ -86,21 +86,30 @@ def tokenizer_fingerprint(spec: FeatureSpec, centroids: np.ndarray) -> str:
 
 
 def resolved_spec(spec: FeatureSpec) -> FeatureSpec:
-    """`spec` with an absolute HuBERT path, so the tokenizer dir works from any working directory."""
-    return replace(spec, hubert_path=str(Path(spec.hubert_path).resolve())) if spec.hubert_path else spec
+    """`spec` as a tokenizer dir records it: an absolute HuBERT path (so the dir works from any working
+    directory) and the frame rate resolved (0 = native becomes e.g. 100 for mfcc, 50 for HuBERT base)."""
+    if spec.hubert_path:
+        spec = replace(spec, hubert_path=str(Path(spec.hubert_path).resolve()))
+    try:
+        return with_frame_rate(spec)
+    except (ValueError, OSError) as err:
+        raise StageError(f"feature spec {spec}: {err}") from err
 
 
 def save_tokenizer(out_dir: str | Path, spec: FeatureSpec, centroids: np.ndarray, dedup: bool,
                    stage_fingerprint: str, config: dict[str, Any], **info: Any) -> Tokenizer:
-    """Write a complete tokenizer dir atomically (the whole dir appears at once)."""
+    """Write a complete tokenizer dir atomically (the whole dir appears at once); `spec` must be the
+    exact spec the centroids were fitted on (see `resolved_spec`): tokenize computes these features."""
     from safetensors.numpy import save_file
 
+    if not spec.frame_rate:
+        raise ValueError("save_tokenizer needs a resolved frame rate (see resolved_spec), got frame_rate=0")
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
     k = int(centroids.shape[0])
     tok = Tokenizer(spec, centroids, dedup, int(spec.sample_rate), tokenizer_fingerprint(spec, centroids))
     description = {
         "features": to_dict(spec), "kind": spec.kind, "layer": spec.layer, "frame_rate": spec.frame_rate,
-        "dim": int(centroids.shape[1]), "k": k, "dedup": dedup, "sample_rate": tok.sample_rate,
+        "cmvn": spec.cmvn, "dim": int(centroids.shape[1]), "k": k, "dedup": dedup, "sample_rate": tok.sample_rate,
         "eos_id": tok.eos_id, "pad_id": tok.pad_id, "vocab_size": tok.vocab_size,
         "fingerprint": tok.fingerprint, **info}
     with atomic_dir(out_dir) as tmp:
@@ -132,6 +141,8 @@ def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:
                          f"{desc_path} (k={k}, eos_id={desc.get('eos_id')}, vocab_size={desc.get('vocab_size')})")
     if k + 2 > 65536:
         raise StageError(f"{desc_path}: k={k} does not fit the uint16 units format")
+    if not spec.frame_rate:
+        raise StageError(f"{desc_path}: features.frame_rate is 0; a tokenizer dir must record the resolved rate")
     tok = Tokenizer(spec, centroids.astype(np.float32), bool(desc["dedup"]), int(desc["sample_rate"]),
                     tokenizer_fingerprint(spec, centroids))
     if tok.fingerprint != desc.get("fingerprint"):
