@@ -79,6 +79,9 @@ def test_local_sweep_runs_records_failures_and_resumes(tmp_path):
     assert float(good["loss"]) > 0 and int(good["params"]) > 0 and good["corpus"] == "all"
     failed = rows["raw-tiny-L1-d100M-u50M"]
     assert failed["status"] == "failed" and failed["loss"] == "" and "unique" in failed["error"]
+    # One precision for the sweep, chosen by the driver before any worker started, and each run's own.
+    chosen = json.loads((sweep / "precision.json").read_text())["precision"]
+    assert summary["precision"] == chosen == good["precision"] and failed["precision"] == ""
     before = (sweep / "runs" / "raw-tiny-L1-d1024" / "run.json").read_text()
     again = run_sweep(path, sweep, workers=2)
     assert again["this_call"] == {} and again["status"] == summary["status"]

@@ -3,6 +3,7 @@ divergence, unique tokens, the CLI and HF export."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -77,6 +78,19 @@ def test_rerun_skips_and_another_config_is_refused(finished, units):
     assert (run_dir / "run.json").stat().st_mtime_ns == stamp
     with pytest.raises(StageError, match="different config"):
         train(units, run_dir, TrainConfig(**{**FAST.__dict__, "lr": 2e-2}))
+
+
+def test_a_run_trained_under_auto_is_the_same_run_with_its_precision_explicit(finished, units):
+    """A sweep now passes its one precision explicitly: a run it trained under `auto` in that same
+    precision is kept (skipped, not refused), one in the other precision is still refused."""
+    run_dir, record = finished
+    stamp = (run_dir / "run.json").stat().st_mtime_ns
+    same = dataclasses.replace(FAST, precision=record["precision"])
+    assert train(units, run_dir, same)["test_loss"] == record["test_loss"]
+    assert (run_dir / "run.json").stat().st_mtime_ns == stamp
+    other = {"fp32": "bf16", "bf16": "fp32"}[record["precision"]]
+    with pytest.raises(StageError, match="different config"):
+        train(units, run_dir, dataclasses.replace(FAST, precision=other))
 
 
 def test_an_interrupted_run_resumes_onto_the_uninterrupted_curve(finished, units, tmp_path, monkeypatch):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import random
 from collections import Counter, defaultdict
 
 import pytest
 
 from slmscale.world import WorldConfig, make_world
+from slmscale.world.cloze import _swap_pairs
 from slmscale.world.grammar import normalize, split_sentences, words
 from slmscale.world.lexical_pairs import BANDS, OOV_WORDS, band, pronunciation, real_pronunciations
 from slmscale.world.lexicon import NAMES, nouns_of, regularized_past, surface_forms
@@ -210,3 +213,53 @@ def test_topic_cloze(world):
         shared = set(words(r["negative_ending"])) & set(words(r["prompt"]))
         assert not shared & names, r
         assert not shared & objects, r
+
+
+def _letters(text: str) -> int:
+    return len(normalize(text).replace(" ", ""))
+
+
+def test_topic_cloze_items_swap_endings_in_pairs(world):
+    """Issue 15: a prompt-blind score (here a unigram of the training text) is at chance by construction.
+
+    Items come in pairs that swap endings, so a score of the ending alone is right on exactly one
+    item of each pair, and the positive is as often the longer ending as the negative. A random
+    permutation of the endings (each once right, once wrong; the earlier design) balances this
+    only on average: over 500 items a prompt-blind model's accuracy spreads by sd 1.3 points
+    around 50%, the same draw for every such model (a unit 5-gram at 46.2%).
+    """
+    rows = world.benchmarks["topic_cloze"]
+    pairs = Counter((r["positive_ending"], r["negative_ending"]) for r in rows)
+    assert pairs == Counter((negative, positive) for positive, negative in pairs.elements())
+    difference = [_letters(r["positive_ending"]) - _letters(r["negative_ending"]) for r in rows]
+    assert sum(d > 0 for d in difference) == sum(d < 0 for d in difference)
+    assert sum(abs(d) for d in difference) / len(rows) <= 3  # partners of about the same length (was 7)
+
+    counts = word_counts(world.records, "train")
+    total, vocab = sum(counts.values()), len(counts) + 1
+
+    def log_probs(text: str) -> list[float]:
+        return [math.log((counts.get(w, 0) + 1) / (total + vocab)) for w in words(text)]
+
+    def hits(score) -> float:
+        outcomes = [(score(r, "positive"), score(r, "negative")) for r in rows]
+        return sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in outcomes) / len(rows)
+
+    ending_sum = hits(lambda r, side: sum(log_probs(r[f"{side}_ending"])))
+    assert ending_sum == 0.5
+    # the headline scoring: the mean over the whole story (prompt + ending)
+    whole_mean = hits(lambda r, side: sum(log_probs(r[side])) / len(words(r[side])))
+    assert abs(whole_mean - 0.5) <= 0.01, whole_mean
+
+
+def test_swap_pairs_respects_the_constraint_both_ways():
+    blocked = {(0, 1), (1, 0), (2, 3), (3, 2), (4, 5)}  # 4 may not take 5's ending, though 5 may take 4's
+
+    def ok(i: int, j: int) -> bool:
+        return i != j and (i, j) not in blocked
+    for seed in range(5):
+        pairs = _swap_pairs(random.Random(seed), 6, ok, lambda i, j: (abs(i - j),))
+        assert pairs is not None and sorted(x for p in pairs for x in p) == list(range(6))
+        assert all(ok(i, j) and ok(j, i) for i, j in pairs)
+    assert _swap_pairs(random.Random(0), 5, ok, lambda i, j: (0,)) is None  # odd: someone is left over
+    assert _swap_pairs(random.Random(0), 4, lambda i, j: False, lambda i, j: (0,)) is None

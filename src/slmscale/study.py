@@ -6,7 +6,8 @@ world -> synth -> tokenizer -> units (raw, and split by corpus) -> unigram -> te
 Every stage is the same function its own command runs, writing under OUT (world/, speech/,
 tokenizer/, units/<variant>/, unigram/, sweep/, report/); each skips finished work and
 resumes unfinished work, so an interrupted study resumes where it stopped. `study.json`
-records each stage's wall time (and whether it was skipped) for the run that wrote it.
+records each stage's wall time (and whether it was skipped) for the run that wrote it, and the
+one precision every run trained in (the sweep chooses it once; the report states it).
 """
 
 from __future__ import annotations
@@ -144,14 +145,16 @@ def run_study(out_dir: str | Path, cfg: StudyConfig) -> dict[str, Any]:
         _data_stages(out, cfg, used, stage)
     sweep_yaml = out / "sweep.yaml"
     write_text(sweep_yaml, yaml.safe_dump(_sweep_config(cfg, out, used), sort_keys=False))
-    from slmscale.sweep.sweep import pending, prepare, run_sweep
+    from slmscale.sweep.sweep import pending, prepare, record_precision, run_sweep
     prepare(sweep_yaml, out / "sweep")
+    record_precision(out / "sweep")  # one precision for every run, before `pending` looks at them
     summary = stage("sweep", lambda: not pending(out / "sweep"), lambda: run_sweep(sweep_yaml, out / "sweep"))
     report = out / "report"
     stamp = _report_stamp(out / "sweep" / "results.csv", cfg)
     stage("report", lambda: _marker(report) == stamp, lambda: _report(out / "sweep", report, cfg, stamp))
     record = {"out": str(out.resolve()), "stages": stage.timings,
               "wall_seconds": round(time.perf_counter() - started, 1), "sweep": summary,
+              "precision": summary.get("precision"),  # every run's, chosen once (sweep/precision.json)
               "report": str(report / "report.md"), "git_revision": git_revision(), "finished": utc_now()}
     write_json(out / STUDY_FILE, record)
     return record

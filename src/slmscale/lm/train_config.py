@@ -46,7 +46,8 @@ class TrainConfig:
     """Training matmul precision: bf16 autocast over fp32 weights and optimizer state, or fp32.
     `auto`: bf16 on GPUs that support it, and on CPUs with native bf16 (AVX512-BF16/AMX) from
     width 128; fp32 elsewhere (10x faster than bf16 on an AVX2 CPU, benchmarks/RESULTS.md).
-    Evaluation is always fp32."""
+    That rule is per run: a sweep resolves `auto` once for all its runs (slmscale.sweep.precision)
+    and passes the result here, so one grid never mixes precisions. Evaluation is always fp32."""
     compile: bool = False
     """Wrap the model in torch.compile for training."""
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -10,6 +10,7 @@ checkpoint, or skips a completed run; a different config in the same dir is an e
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -96,6 +97,17 @@ def run_fingerprint(cfg: TrainConfig, units: dict[str, Any]) -> str:
     return fingerprint({"config": to_dict(cfg), "units": identity})
 
 
+def _explicit_precision_fingerprint(run_dir: Path, cfg: TrainConfig, units: dict[str, Any], print_: str) -> str:
+    """The fingerprint of the run in `run_dir` when it is this run under its old name: sweeps now
+    pass their precision explicitly, and a run they trained under `auto` that resolved to the same
+    precision (all else equal) is the same run, kept rather than refused."""
+    if cfg.precision == "auto":
+        return print_
+    old = _json_object(run_dir / RECORD)
+    legacy = run_fingerprint(dataclasses.replace(cfg, precision="auto"), units)
+    return legacy if old.get("fingerprint") == legacy and old.get("precision") == cfg.precision else print_
+
+
 def _check_same_config(run_dir: Path, print_: str) -> None:
     record = run_dir / RECORD
     if not record.is_file():
@@ -125,7 +137,7 @@ def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig) -> dict[
             raise StageError(f"{units_dir}/meta.json: no split {split!r} (has {sorted(meta.get('splits', {}))})"
                              f"{hint}")
     units = units_identity(units_dir, meta)
-    print_ = run_fingerprint(cfg, units)
+    print_ = _explicit_precision_fingerprint(run_dir, cfg, units, run_fingerprint(cfg, units))
     if check_output_dir(run_dir, print_):
         log.info("%s: already trained with this config; skipping", run_dir)
         return json.loads((run_dir / RECORD).read_text())

@@ -23,6 +23,7 @@ from slmscale.scaling.data_constrained import BASE_KEYS, R_STAR_BOUNDS, fit_data
 from slmscale.scaling.downstream import downstream_scaling, envelope, fit_power_law
 from slmscale.scaling.fit import data_constrained_intervals, replicate_counts
 from slmscale.scaling.grid_check import check_grid
+from slmscale.scaling.identification import chinchilla_identification, identify
 from slmscale.scaling.law_fit import r_squared
 from slmscale.scaling.table import ResultsTable
 from slmscale.scaling.text_reference import compare, table4_column
@@ -115,6 +116,9 @@ def chinchilla_analysis(variant: VariantRuns, settings: LawSettings) -> dict[str
                                                 resamples=settings.bootstrap, seed=settings.seed, **settings.options())
         except ValueError as error:
             result["ci_error"] = str(error)
+    result["identified"] = chinchilla_identification(result, float(table.loss.min()), float(table.params.max()),
+                                                     float(table.tokens.max()), len(np.unique(table.params)),
+                                                     len(np.unique(table.tokens)))
     result["frontier"] = frontier(fit.params, frontier_budgets(table.flops))
     result["extrapolation"] = extrapolation(table, settings)
     return result
@@ -147,12 +151,15 @@ def data_constrained_analysis(variant: VariantRuns, settings: LawSettings, base_
     result = {**fit.to_json(), "n_repeated": int(repeated.sum()), "max_epochs": float(table.epochs.max()),
               "base": "fixed (fit.fix)" if given else "the Chinchilla fit of the single-epoch runs",
               "run_ids": list(table.run_ids)}
-    # A constant that ends on its search bound was not located by the runs: no number for it.
+    # A constant that ends on its search bound was not located by the runs: no number for it; nor
+    # for one whose interval spans more than a factor of 10 (`scaling/identification.py`).
     low, high = R_STAR_BOUNDS
-    result["not_identified"] = {name: f"ends on the edge of its search range [{low:g}, {high:g}]: these runs do not "
-                                      "locate it" for name in fit.extra.get("at_bound", [])}
+    at_bound = {name: f"ends on the edge of its search range [{low:g}, {high:g}]: these runs do not locate it"
+                for name in fit.extra.get("at_bound", [])}
     if settings.bootstrap:
         result.update(data_constrained_intervals(table, fit, settings.bootstrap, settings.seed, settings.delta))
+    verdicts = identify(fit.params, result.get("ci"), ("R_N_star", "R_D_star"), extra=at_bound)
+    result["not_identified"] = {name: v["why"] for name, v in verdicts.items() if not v["identified"]}
     return result
 
 

@@ -2,7 +2,8 @@
 (with the data-constrained decay constants R_N*, R_D* where data was repeated), the downstream
 exponents and the speech-vs-text comparison like their Table 4, compute-optimal allocation
 (Hoffmann et al. 2022), the extrapolation check, the checks of the main law, the n-gram
-baseline, the runs and the failed runs. Every number is printed by `fmt`, with its 95% interval
+baseline, the runs (with the precision each trained in; mixed precisions are a warning at the top)
+and the failed runs. Every number is printed by `fmt`, with its 95% interval
 where one was measured and, beside a bootstrap interval, how many replicates it rests on.
 """
 
@@ -67,9 +68,9 @@ def _laws(report: dict) -> list[str]:
         fit = numbers["chinchilla"]
         if "params" not in fit:
             continue
-        ci = fit.get("ci", {})
-        rows.append([name, *(fmt(fit["params"][k]) + _param_interval(ci, k) for k in LAW),
+        rows.append([name, *(_constant(fit, k) for k in LAW),
                      fmt(fit["r2"]), fmt(fit["r2_log"]), fmt(fit["converged"]), str(fit["n_points"])])
+        notes += _unidentified(name, fit, LAW)
         notes += [(name, f"no intervals: {fit['ci_error']}")] if "ci_error" in fit else []
         notes += [(name, warning) for warning in fit.get("warnings", [])]
     rows += [[f"paper: {name}", *(fmt(values[k]) for k in LAW), "–", "–", "–", "–"]
@@ -77,6 +78,20 @@ def _laws(report: dict) -> list[str]:
     return ["## Fitted laws (like the paper's Table 5)", "", "L̂(N, D) = E + A/N^α + B/D^β on single-epoch runs "
             f"(Huber on log loss, δ = {fmt(_settings(report)['delta'])}, L-BFGS from Hoffmann's grid). "
             + _bootstrap_note(report), "", *_table(header, rows), "", *_reasons("Notes", notes)]
+
+
+def _constant(fit: dict, name: str) -> str:
+    """A fitted constant with its interval, or "not identified" (the reason goes under the table)."""
+    if not fit.get("identified", {}).get(name, {"identified": True})["identified"]:
+        return "not identified"
+    values = fit["compute_optimal"] if name in ("a", "b", "G") else fit["params"]
+    return fmt(values[name]) + _param_interval(fit.get("ci", {}), name)
+
+
+def _unidentified(variant: str, fit: dict, names: tuple[str, ...]) -> list[tuple[str, str]]:
+    verdicts = fit.get("identified", {})
+    return [(f"{variant}, {SYMBOL.get(n, n)} not identified", verdicts[n]["why"])
+            for n in names if n in verdicts and not verdicts[n]["identified"]]
 
 
 def _settings(report: dict) -> dict:
@@ -97,10 +112,8 @@ def _allocation(report: dict) -> list[str]:
         fit = numbers["chinchilla"]
         if "params" not in fit:
             continue
-        opt, ci = fit["compute_optimal"], fit.get("ci", {})
-        lines.append(f"**{name}**: a = {fmt(opt['a'])}{_param_interval(ci, 'a')}, "
-                     f"b = {fmt(opt['b'])}{_param_interval(ci, 'b')}, "
-                     f"G = {fmt(opt['G'])}{_param_interval(ci, 'G')}")
+        lines.append(f"**{name}**: " + ", ".join(f"{k} = {_constant(fit, k)}" for k in ("a", "b", "G")))
+        lines += [f"- {what}: {why}" for what, why in _unidentified(name, fit, ("a", "b", "G"))]
         front = fit["frontier"]
         rows = [[fmt(c), fmt(n), fmt(d), fmt(t), fmt(loss)] for c, n, d, t, loss in
                 zip(front["flops"], front["N_opt"], front["D_opt"], front["tokens_per_param"], front["loss"])]
@@ -257,10 +270,25 @@ def _ngram(report: dict) -> list[str]:
     return ["## Accuracy against the n-gram baseline", "", *lines] if lines else []
 
 
+def _precision(report: dict) -> list[str]:
+    """One line naming the precision the runs trained in, or a warning per problem with it."""
+    info = report.get("precision")
+    if not info:
+        return []
+    if info["warnings"]:
+        return [f"**Warning: {warning}.**" for warning in info["warnings"]] + [""]
+    chosen = info.get("sweep") or {}
+    why = f" (chosen once for the sweep: {chosen['reason']})" if chosen.get("reason") else ""
+    if info["single"]:
+        return [f"Precision: every run trained in {info['single']}{why}.", ""]
+    return ["Precision: not recorded in results.csv (a table from before the column); rebuild it with "
+            "`slmscale sweep` to check that the runs share one.", ""]
+
+
 def _runs(report: dict) -> list[str]:
     metrics = report["metrics"]
-    header = ["run", "variant", "size", "N", "D", "epochs", "C", "loss", *metrics]
-    rows = [[r["run_id"], r["variant"], r.get("size", ""), *(fmt(_float(r.get(k))) for k in
+    header = ["run", "variant", "size", "precision", "N", "D", "epochs", "C", "loss", *metrics]
+    rows = [[r["run_id"], r["variant"], r.get("size", ""), r.get("precision") or "–", *(fmt(_float(r.get(k))) for k in
              ("params", "tokens", "epochs", "flops", "loss")), *(fmt(_float(r.get(m))) for m in metrics)]
             for r in report["runs"]]
     counts = ", ".join(f"{n} {status}" for status, n in sorted(report["status_counts"].items()))
@@ -280,6 +308,7 @@ def render(report: dict) -> str:
     lines = ["# Scaling report", "", f"Sweep: `{report['sweep']}`. Main speech variant: "
              f"**{report['main_variant']}** ({report['main_variant_why']}); text arm: **{report['text_arm']}** "
              f"({report['text_arm_why']}).", ""]
+    lines += _precision(report)
     lines += _checks(report)
     lines += ["## Figures", ""]
     for figure in report["figures"]:

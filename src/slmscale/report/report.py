@@ -6,6 +6,10 @@ Generic over sweeps: completed runs are grouped by variant; a variant with enoug
 budgets gets a Chinchilla fit, every variant its downstream exponents; the comparisons (text arm,
 corpora, tokenizers) are drawn when the sweep has the variants they need and listed as skipped,
 with the reason, when it does not.
+
+Every run should have trained in the sweep's one precision (SWEEP/precision.json). The report
+states the precisions of the runs (report.json "precision"), warns when they are mixed, and fits
+no loss law (Chinchilla, data-constrained, loss envelope) across runs of different precisions.
 """
 
 from __future__ import annotations
@@ -43,16 +47,69 @@ def json_ready(value: Any) -> Any:
     return value
 
 
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{precision}: {n}" for precision, n in sorted(counts.items()))
+
+
+def mixed_precision_reason(variant: VariantRuns) -> str | None:
+    """Why the variant's loss laws are not fitted, when its runs trained in more than one precision
+    (bf16 and fp32 runs differ by more than the law's residuals: a confound, not a scaling effect)."""
+    counts = variant.precision_counts()
+    if len(counts) < 2:
+        return None
+    return (f"runs trained in mixed precisions ({_counts_text(counts)} runs); a law is fitted on runs of one "
+            "precision only (retrain the others in the sweep's precision)")
+
+
+def _loss_laws(variant: VariantRuns, single, settings: LawSettings) -> dict[str, Any]:
+    """The Chinchilla fit, the data-constrained law over it and the loss envelope, or their reasons."""
+    mixed = mixed_precision_reason(variant)
+    if mixed:
+        return {"chinchilla": {"skipped": mixed}, "data_constrained": {"skipped": mixed},
+                "loss_envelope": {"skipped": mixed}}
+    chinchilla = chinchilla_analysis(variant, settings)
+    return {"chinchilla": chinchilla,
+            "data_constrained": data_constrained_analysis(variant, settings, chinchilla),
+            "loss_envelope": loss_envelope(single, settings.bootstrap, settings.seed) if len(single)
+            else {"skipped": "no single-epoch runs"}}
+
+
+def precision_summary(sweep: Sweep) -> dict[str, Any]:
+    """The training precisions of the completed runs beside the sweep's recorded choice, and the
+    warnings: runs in mixed precisions, runs off the sweep's choice, runs that record none."""
+    runs: dict[str, list[str]] = {}
+    unrecorded = 0
+    for variant in sweep.variants.values():
+        for run_id, precision in zip(variant.table.run_ids, variant.precisions or [""] * len(variant.table)):
+            if precision:
+                runs.setdefault(precision, []).append(run_id)
+            else:
+                unrecorded += 1
+    chosen = (sweep.precision_choice or {}).get("precision")
+    mixed_variants = sorted(v.name for v in sweep.variants.values() if mixed_precision_reason(v))
+    warnings = []
+    if len(runs) > 1:
+        warnings.append(f"runs trained in mixed precisions ({_counts_text({p: len(r) for p, r in runs.items()})} "
+                        "runs); " + (f"no loss law fitted for {', '.join(mixed_variants)}" if mixed_variants else
+                                     "each variant's runs share one, but comparisons across variants mix them"))
+    off = sorted(run for precision, ids in runs.items() if chosen and precision != chosen for run in ids)
+    if off:
+        listed = ", ".join(off[:4]) + (", …" if len(off) > 4 else "")
+        warnings.append(f"{len(off)} run(s) trained in another precision than the sweep's {chosen} ({listed}); "
+                        "rerun `slmscale sweep` to retrain them")
+    if unrecorded and runs:
+        warnings.append(f"{unrecorded} run(s) record no precision: whether they match the others is not known")
+    return {"runs": {p: len(r) for p, r in sorted(runs.items())}, "unrecorded": unrecorded,
+            "single": next(iter(runs)) if len(runs) == 1 and not unrecorded else None, "mixed": len(runs) > 1,
+            "mixed_variants": mixed_variants, "sweep": sweep.precision_choice, "warnings": warnings}
+
+
 def _variant_numbers(variant: VariantRuns, metrics: list[str], settings: LawSettings) -> dict:
     single = variant.single_epoch()
     log.info("report: variant %s (%d runs)", variant.name, len(variant.table))
-    chinchilla = chinchilla_analysis(variant, settings)
     return {"modality": variant.modality, "corpus": variant.corpus, "tokenizer": variant.tokenizer,
             "grids": sorted(variant.grids), "n_runs": len(variant.table), "n_single_epoch": len(single),
-            "chinchilla": chinchilla,
-            "data_constrained": data_constrained_analysis(variant, settings, chinchilla),
-            "loss_envelope": loss_envelope(single, settings.bootstrap, settings.seed) if len(single)
-            else {"skipped": "no single-epoch runs"},
+            "precisions": variant.precision_counts(), **_loss_laws(variant, single, settings),
             "downstream": metric_scaling(variant, metrics, settings.bootstrap, settings.seed),
             "ngram": ngram_comparison(variant, metrics)}
 
@@ -186,7 +243,7 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path, bootstrap: int = 100
     choices = _draw(sweep, numbers, main, text, pythia, drawn)
     report = {
         "sweep": str(sweep.path), "status_counts": sweep.status_counts, "metrics": sweep.metrics,
-        "bootstrap": bootstrap, "seed": seed,
+        "bootstrap": bootstrap, "seed": seed, "precision": precision_summary(sweep),
         "fit_settings": {"delta": delta, "tie_alpha_beta": tie_alpha_beta, "fixed": settings.fixed},
         "main_variant": main.name if main else None, "main_variant_why": main_why,
         "text_arm": text.name if text else None, "text_arm_why": text_why,

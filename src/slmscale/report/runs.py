@@ -4,10 +4,14 @@
 report needs the failed rows too (its list of errors) and one `ResultsTable` per data variant,
 so this module splits the rows itself and builds each variant's table directly from its
 completed rows (no temporary CSV). Columns as written by `slmscale.sweep.results`.
+
+Each run's training precision (the `precision` column, blank in tables from before it) and the
+sweep's recorded choice (SWEEP/precision.json) are kept: one law must not mix precisions.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -20,13 +24,15 @@ from slmscale.scaling.table import ResultsTable
 
 RESULTS_FILE = "results.csv"
 REQUIRED = ("run_id", "status", "variant", "params", "tokens", "loss")
-DESCRIPTIVE = ("run_id", "status", "grids", "variant", "corpus", "tokenizer", "modality", "size", "params",
-               "non_embedding", "tokens", "unique_tokens", "epochs", "flops", "flops_with_attention", "loss",
+DESCRIPTIVE = ("run_id", "status", "grids", "variant", "corpus", "tokenizer", "modality", "size", "precision",
+               "params", "non_embedding", "tokens", "unique_tokens", "epochs", "flops", "flops_with_attention", "loss",
                "loss_bits_per_second", "valid_loss", "wall_seconds", "error")
 """The columns of results.csv that are not zero-shot metrics (slmscale.sweep.results.BASE_COLUMNS)."""
 BASELINE = re.compile(r"^kn\d+_")
 """Prefix of the n-gram baseline's copy of each metric (kn5_sblimp beside sblimp)."""
 SINGLE_EPOCH = 1.0 + 1e-9
+PRECISION_FILE = "precision.json"
+"""The sweep's one training precision (slmscale.sweep.precision), beside results.csv."""
 
 
 @dataclass
@@ -42,6 +48,16 @@ class VariantRuns:
     table: ResultsTable
     bits_per_second: np.ndarray
     """Test loss in bits per second of audio per run (NaN where not measured, e.g. text)."""
+    precisions: list[str] = field(default_factory=list)
+    """Training precision per run, aligned with `table` ("" where results.csv does not record it)."""
+
+    def precision_counts(self) -> dict[str, int]:
+        """Runs per recorded precision (runs without one are left out)."""
+        counts: dict[str, int] = {}
+        for precision in self.precisions:
+            if precision:
+                counts[precision] = counts.get(precision, 0) + 1
+        return counts
 
     @property
     def speech(self) -> bool:
@@ -66,6 +82,8 @@ class Sweep:
     """Headline metric columns (no n-gram copies, no `_sum` scoring variants)."""
     rows: list[dict[str, str]] = field(default_factory=list)
     """Every completed row as read, for the runs table."""
+    precision_choice: dict | None = None
+    """The sweep's recorded precision choice (precision.json beside results.csv), if any."""
 
     def speech(self) -> list[VariantRuns]:
         return [v for v in self.variants.values() if v.speech]
@@ -126,7 +144,17 @@ def _variant(name: str, rows: list[tuple[int, dict[str, str]]], metrics: list[st
                        tokenizer=first.get("tokenizer") or "",
                        grids={g for _, r in rows for g in (r.get("grids") or "").split(";") if g},
                        sizes=[r.get("size") or "" for _, r in rows], table=table,
-                       bits_per_second=np.array([_optional(r, "loss_bits_per_second") for _, r in rows]))
+                       bits_per_second=np.array([_optional(r, "loss_bits_per_second") for _, r in rows]),
+                       precisions=[(r.get("precision") or "").strip() for _, r in rows])
+
+
+def read_precision_choice(results: Path) -> dict | None:
+    """SWEEP/precision.json beside a results table, or None (absent, unreadable: a sweep from before it)."""
+    try:
+        choice = json.loads((results.parent / PRECISION_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return choice if isinstance(choice, dict) else None
 
 
 def read_sweep(sweep_dir: str | Path) -> Sweep:
@@ -155,4 +183,4 @@ def read_sweep(sweep_dir: str | Path) -> Sweep:
               for r in rows if r["status"] == "failed"]
     return Sweep(path=path, variants={name: _variant(name, group, metrics, path) for name, group in by_variant.items()},
                  failed=failed, status_counts=counts, metrics=[m for m in metrics if headline_metric(m)],
-                 rows=[r for _, r in completed])
+                 rows=[r for _, r in completed], precision_choice=read_precision_choice(path))

@@ -32,6 +32,8 @@ used by Epoch AI). For comparison and as a start, never as a result."""
 POLISHED_STARTS = 5
 """Distinct best grid results polished with scipy; the best polished one is the fit."""
 CHUNK = 128
+BOOTSTRAP_STEP = np.array([0.5, 0.5, 0.5, 0.05, 0.05])
+"""How far (in a, b, e, α, β) each bootstrap start's twin starts from it."""
 """Starts evaluated per block (see LogHuberObjective)."""
 
 
@@ -98,25 +100,27 @@ class LogHuberObjective:
 
 
 def chinchilla_model(log_n: np.ndarray, log_d: np.ndarray):
-    """log L̂ = LSE(a − α log N, b − β log D, e), written as e + log(1 + e^u0 + e^u1) with
-    u = term − e: two exponentials instead of three. A prediction beyond float64 overflows to
-    inf, which the line search treats as a step too long."""
+    """log L̂ = LSE(a − α log N, b − β log D, e), shifted by the largest of the three terms so that
+    no exponential overflows: with E → 0 the fit drives e to −500 and below, where the shorter form
+    e + log(1 + e^(term − e)) overflowed to inf and stopped every line search (docs/LOG.md,
+    2026-12-04). The pullback uses each term's share of the sum."""
     def model(x):
         e = x[:, 2, None]
-        u0 = np.multiply(x[:, 3, None], -log_n)
-        u0 += x[:, 0, None] - e
-        u1 = np.multiply(x[:, 4, None], -log_d)
-        u1 += x[:, 1, None] - e
-        exp0, exp1 = np.exp(u0, out=u0), np.exp(u1, out=u1)
+        t0 = np.multiply(x[:, 3, None], -log_n)
+        t0 += x[:, 0, None]
+        t1 = np.multiply(x[:, 4, None], -log_d)
+        t1 += x[:, 1, None]
+        top = np.maximum(np.maximum(t0, t1), e)
+        exp0, exp1, exp_e = np.exp(t0 - top), np.exp(t1 - top), np.exp(e - top)
         total = exp0 + exp1
-        total += 1.0
+        total += exp_e
         log_pred = np.log(total)
-        log_pred += e
+        log_pred += top
 
         def pullback(c):
-            q = np.divide(c, total, out=total)  # c · (share of the E term); the others are q·exp0, q·exp1
+            q = np.divide(c, total, out=total)  # c / Σ; each term's slope is q · its exponential
             c0, c1 = q * exp0, q * exp1
-            return np.stack([c0.sum(1), c1.sum(1), q.sum(1), -(c0 @ log_n), -(c1 @ log_d)], axis=1)
+            return np.stack([c0.sum(1), c1.sum(1), (q * exp_e).sum(1), -(c0 @ log_n), -(c1 @ log_d)], axis=1)
         return log_pred, pullback
     return model
 
@@ -326,25 +330,30 @@ def bootstrap_weights(n: int, resamples: int, seed: int) -> np.ndarray:
 
 
 def bootstrap_starts(fit: LawFit, fixed: dict | None = None, tie_alpha_beta: bool = False) -> np.ndarray:
-    """Free-coordinate starts for every replicate (see bootstrap_chinchilla); at least two, so that
-    a replicate's optimum can be confirmed by a second start (`optimize.MIN_AGREEING`)."""
+    """Free-coordinate starts for every replicate (see bootstrap_chinchilla)."""
     free_map = free_parameters(fixed, tie_alpha_beta)[1]
-    starts = [_free_point(fit.params, free_map), _free_point(to_params(np.array(
-        [HOFFMANN_PUBLISHED[c] for c in COORDS])), free_map)]
-    starts += [np.array([p["coords"][c] for c in COORDS])[free_map.argmax(axis=0)]
-               for p in fit.extra.get("polished", [])[1:] if p["objective"] <= 3 * fit.objective][:1]
+    polished = fit.extra.get("polished", [])
+
+    def coords(point):  # the optimiser's own coordinates: E may have underflowed to 0 in the params
+        return np.array([point["coords"][c] for c in COORDS])[free_map.argmax(axis=0)]
+
+    starts = [coords(polished[0]) if polished else _free_point(fit.params, free_map),
+              _free_point(to_params(np.array([HOFFMANN_PUBLISHED[c] for c in COORDS])), free_map)]
+    starts += [coords(p) for p in polished[1:] if p["objective"] <= 3 * fit.objective][:1]
+    # Each start twice, the copy a step away in every coordinate: a replicate's optimum then has a
+    # second start in its own basin to confirm it (`optimize.MIN_AGREEING`), even where the distant
+    # starts fall into other minima (a 12-run grid has an E → 0 valley beside an E > 0 basin).
     starts = np.unique(np.array(starts), axis=0)
-    if len(starts) < 2:  # every free coordinate fixed to Hoffmann's: step away from the optimum
-        starts = np.vstack([starts, starts[0] + 0.5])
-    return starts
+    return np.vstack([starts, starts + BOOTSTRAP_STEP[free_map.argmax(axis=0)]])
 
 
 def _replicate_params(full: np.ndarray) -> dict[str, np.ndarray]:
     """The law's constants and its allocation per replicate. a, b and G exist only where both
     exponents are positive (`check_exponents`); elsewhere they are NaN and left out of their
     intervals, which then say on how many replicates they rest."""
-    params = {"A": np.exp(full[:, 0]), "B": np.exp(full[:, 1]), "E": np.exp(full[:, 2]),
-              "alpha": full[:, 3], "beta": full[:, 4]}
+    with np.errstate(over="ignore"):  # a runaway replicate's A = e^800 is inf: its interval says unbounded
+        params = {"A": np.exp(full[:, 0]), "B": np.exp(full[:, 1]), "E": np.exp(full[:, 2]),
+                  "alpha": full[:, 3], "beta": full[:, 4]}
     alpha, beta = params["alpha"], params["beta"]
     positive = (alpha > 0) & (beta > 0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

@@ -10,6 +10,9 @@ unique_tokens whose D exceeds the split repeats it. `epochs` is D/U, below 1 for
 used part of its pool (it then saw at most D distinct tokens; the data-constrained law takes
 min(U, D) itself). A completed run's numbers come from its run record (what the trainer used);
 the others' from the plan, blank only when the units dir is not built yet.
+
+`precision` is what the trainer used (run.json), blank for a run that has not started: the
+report checks that the runs it fits share one.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from slmscale.sweep.sweep_config import SweepConfig
 from slmscale.sweep.worker import DONE, FAILURE_FILE, load_sweep, run_stamp, run_state
 
 RESULTS_FILE = "results.csv"
-BASE_COLUMNS = ("run_id", "status", "grids", "variant", "corpus", "tokenizer", "modality", "size", "params",
-                "non_embedding", "tokens", "unique_tokens", "epochs", "flops", "flops_with_attention", "loss",
+BASE_COLUMNS = ("run_id", "status", "grids", "variant", "corpus", "tokenizer", "modality", "size", "precision",
+                "params", "non_embedding", "tokens", "unique_tokens", "epochs", "flops", "flops_with_attention", "loss",
                 "loss_bits_per_second", "valid_loss", "wall_seconds", "error")
 
 
@@ -67,7 +70,8 @@ def run_row(sweep_dir: Path, spec: RunSpec, stamp: str, train_tokens: int | None
         status = "evaluating"  # trained; its zero-shot scores are not in yet
     row: dict[str, Any] = {"run_id": spec.run_id, "status": status, "grids": ";".join(spec.grids),
                            "variant": spec.variant, "corpus": spec.corpus, "tokenizer": spec.tokenizer,
-                           "modality": spec.modality, "size": spec.size, "params": spec.params,
+                           "modality": spec.modality, "size": spec.size, "precision": record.get("precision", ""),
+                           "params": spec.params,
                            "tokens": spec.tokens, **_data_columns(spec, record, state == DONE, train_tokens),
                            "flops": f"{spec.flops:.6g}", "flops_with_attention": f"{spec.flops_with_attention:.6g}"}
     if status == "failed":

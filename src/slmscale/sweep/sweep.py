@@ -4,7 +4,8 @@ The sweep dir holds the resolved config (`sweep.yaml`, every path absolute) and 
 runs (`runs.json`); workers read those, never the user's file. Rerunning the same command
 skips finished runs, resumes interrupted ones from their checkpoints and leaves failed ones
 recorded (`--retry-failed` runs them again). Editing the config (more sizes, budgets) and
-rerunning extends the sweep: ids name what a run is, so finished runs are kept.
+rerunning extends the sweep: ids name what a run is, so finished runs are kept. Every run
+trains in the sweep's one precision, chosen when it starts and kept (`slmscale.sweep.precision`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from slmscale.files import StageError, atomic_file, write_text
 from slmscale.log import get_logger
 from slmscale.sweep.grid import RunSpec, expand, train_split_tokens, unique_and_epochs
 from slmscale.sweep.launchers import run_local, run_slurm, split_cores
+from slmscale.sweep.precision import (PRECISION_FILE, check_override, grid_widths, machine_precision, read_choice,
+                                     requested_precision, run_device, stale_precision, sweep_precision)
 from slmscale.sweep.results import write_results
 from slmscale.sweep.sweep_config import SweepConfig
 from slmscale.sweep.worker import CONFIG_FILE, DONE, RUNS_FILE, load_sweep, run_stamp, run_state, spec_rows
@@ -53,6 +56,7 @@ def resolve(config: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
 def prepare(config: str | Path, sweep_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> list[RunSpec]:
     """Write sweep.yaml and runs.json into the sweep dir (atomically); returns the runs."""
     cfg, specs = resolve(config, overrides)
+    check_override(sweep_dir, cfg, read_choice(sweep_dir))  # before anything of the sweep dir changes
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_text(sweep_dir / CONFIG_FILE, yaml.safe_dump(to_dict(cfg), sort_keys=False))
     with atomic_file(sweep_dir / RUNS_FILE) as handle:
@@ -61,13 +65,29 @@ def prepare(config: str | Path, sweep_dir: Path, overrides: list[str] | tuple[st
 
 
 def pending(sweep_dir: Path, retry_failed: bool = False) -> list[RunSpec]:
+    """The runs still to do, and the finished ones trained in a precision other than the sweep's
+    recorded one (a sweep from before it recorded one): the worker moves those aside and retrains."""
     cfg, specs = load_sweep(sweep_dir)
+    choice = read_choice(sweep_dir)
     todo = []
     for spec in specs.values():
-        state = run_state(sweep_dir / "runs" / spec.run_id, run_stamp(spec, cfg))
-        if state is None or (state != DONE and retry_failed):
+        run_dir = sweep_dir / "runs" / spec.run_id
+        state = run_state(run_dir, run_stamp(spec, cfg))
+        stale = choice is not None and stale_precision(run_dir, choice["precision"]) is not None
+        if state is None or (state != DONE and retry_failed) or stale:
             todo.append(spec)
     return todo
+
+
+def record_precision(sweep_dir: Path, launcher: str | None = None) -> str | None:
+    """Choose and record the sweep's one precision now when its runs train on this machine (the
+    local launcher), so that `pending` already sees runs trained in another one; a Slurm sweep's
+    first task chooses on its own node. Returns the recorded precision, None when not chosen yet."""
+    cfg, specs = load_sweep(sweep_dir)
+    if (launcher or cfg.launcher) == "local":
+        precision = sweep_precision(sweep_dir, cfg, list(specs.values()))
+        log.info("%s: every run trains in %s (%s)", sweep_dir, precision, sweep_dir / PRECISION_FILE)
+    return (read_choice(sweep_dir) or {}).get("precision")
 
 
 def run_sweep(config: str | Path, sweep_dir: str | Path, launcher: str | None = None, workers: int | None = None,
@@ -77,8 +97,9 @@ def run_sweep(config: str | Path, sweep_dir: str | Path, launcher: str | None = 
     started = time.perf_counter()
     prepare(config, sweep_dir, overrides)
     cfg, _ = load_sweep(sweep_dir)
-    todo = pending(sweep_dir, retry_failed)
     launcher = launcher or cfg.launcher
+    record_precision(sweep_dir, launcher)
+    todo = pending(sweep_dir, retry_failed)
     log.info("%s: %d runs to do", sweep_dir, len(todo))
 
     def refresh(run_id: str, state: str) -> None:
@@ -98,13 +119,15 @@ def run_sweep(config: str | Path, sweep_dir: str | Path, launcher: str | None = 
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     return {"results": str(path), "runs": len(rows), "status": counts, "this_call": states,
+            "precision": (read_choice(sweep_dir) or {}).get("precision"),
             "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
 def measure_tokens_per_second(size: str, vocab_size: int, threads: int, train: tuple[str, ...] = (),
-                              steps: int = 2) -> float:
-    """Training tokens/s of one size on this machine: `steps` timed updates after a warm-up one,
-    with the sweep's train overrides (context, tokens per update, micro-batch)."""
+                              steps: int = 2, precision: str = "fp32") -> float:
+    """Training tokens/s of one size on this CPU: `steps` timed updates after a warm-up one, with the
+    sweep's train overrides (context, tokens per update, micro-batch) and its precision (bf16 autocast
+    runs at a very different speed from fp32, faster or ten times slower by CPU)."""
     import torch
     from slmscale.lm.model import Llama, next_token_loss
     from slmscale.lm.plan import plan_run
@@ -119,7 +142,9 @@ def measure_tokens_per_second(size: str, vocab_size: int, threads: int, train: t
     for _ in range(steps + 1):
         start = time.perf_counter()
         for _ in range(plan.micro_batches):
-            next_token_loss(model(batch[:, :-1]), batch[:, 1:]).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                loss = next_token_loss(model(batch[:, :-1]), batch[:, 1:])
+            loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         timings.append(time.perf_counter() - start)
@@ -142,6 +167,14 @@ def _epochs_cell(spec: RunSpec, train_tokens: int | None) -> tuple[str, str | No
     return f"{epochs:.3g}", None  # 3 digits: a short run's 0.004 epochs is not 0.0
 
 
+def _planned_precision(cfg: SweepConfig, specs: list[RunSpec]) -> tuple[str, str]:
+    """The precision a new sweep of this config would train every run in here, and why."""
+    requested = requested_precision(cfg)
+    if requested != "auto":
+        return requested, f"train override precision={requested}"
+    return machine_precision(grid_widths(specs), run_device(cfg))
+
+
 def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
                overrides: list[str] | tuple[str, ...] = ()) -> tuple[list[str], dict[str, Any]]:
     """The grid as printable lines (run, grids, params, D, epochs, FLOPs, estimated hours) and totals;
@@ -150,13 +183,14 @@ def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
     workers, threads = split_cores(workers or cfg.workers)
     train_tokens = {units: train_split_tokens(units, cfg.train) for units in dict.fromkeys(s.units for s in specs)}
     speed: dict[tuple[str, str], float] = {}
+    precision, why = _planned_precision(cfg, specs)
     if measure:
         from slmscale.units.shards import read_meta
         for spec in specs:
             key = (spec.size, spec.units)
             if key not in speed:
                 speed[key] = measure_tokens_per_second(spec.size, int(read_meta(spec.units)["vocab_size"]), threads,
-                                                       cfg.train)
+                                                       cfg.train, precision=precision)
     lines = [f"{'run':<36} {'grids':<16} {'params':>9} {'tokens':>11} {'epochs':>7} {'FLOPs':>9} {'train':>8}"]
     total_seconds = 0.0
     warnings: list[str] = []
@@ -169,8 +203,11 @@ def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
                      f"{epochs:>7} {spec.flops:>9.2e} {'' if seconds is None else f'{seconds / 60:7.1f}m':>8}")
     totals = {"runs": len(specs), "flops": sum(s.flops for s in specs), "workers": workers, "threads": threads,
               "train_seconds": total_seconds if measure else None,
-              "wall_seconds": total_seconds / workers if measure else None, "warnings": warnings}
+              "wall_seconds": total_seconds / workers if measure else None, "warnings": warnings,
+              "precision": precision}
     lines += [f"warning: {w}" for w in warnings]
+    lines.append(f"precision: every run in {precision} on this machine ({why}); a sweep records its choice in "
+                 "SWEEP/precision.json when it starts and keeps it")
     lines.append(f"{len(specs)} runs, {totals['flops']:.3g} FLOPs in all" + (
         f"; training about {total_seconds / 60:.1f} worker-minutes, {totals['wall_seconds'] / 60:.1f} min wall on "
         f"{workers} workers x {threads} threads (measured tokens/s per size here; evaluation not included)"

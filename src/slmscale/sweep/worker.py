@@ -5,7 +5,8 @@ calls `run_one(SWEEP, RUN_ID)`. It takes the run's lock first, a `flock` on
 runs/<id>/.lock that the kernel drops when the process dies, so two drivers never train the
 same run at once and a SIGKILLed worker leaves no stale lock. A run ends with
 `sweep_done.json` (its stamp: spec and configs) or `failure.json` (the error, never a
-number); interrupted work resumes from the trainer's checkpoint on the next call.
+number); interrupted work resumes from the trainer's checkpoint on the next call. Every run
+trains in the sweep's recorded precision (SWEEP/precision.json), passed to the trainer explicitly.
 
     python -m slmscale.sweep.worker SWEEP RUN_ID [--threads T]
 """
@@ -26,8 +27,10 @@ from typing import Any
 
 from slmscale.config import apply_overrides, fingerprint, load_config
 from slmscale.files import StageError, write_json
+from slmscale.log import get_logger
 from slmscale.provenance import utc_now
 from slmscale.sweep.grid import RunSpec
+from slmscale.sweep.precision import stale_precision, supersede, sweep_precision
 from slmscale.sweep.sweep_config import SweepConfig
 
 CONFIG_FILE = "sweep.yaml"
@@ -35,6 +38,7 @@ RUNS_FILE = "runs.json"
 DONE_FILE = "sweep_done.json"
 FAILURE_FILE = "failure.json"
 BUSY, DONE, FAILED = "busy", "done", "failed"
+log = get_logger(__name__)
 
 
 def load_sweep(sweep_dir: Path) -> tuple[SweepConfig, dict[str, RunSpec]]:
@@ -83,10 +87,12 @@ def run_lock(run_dir: Path) -> Iterator[bool]:
         handle.close()  # closing releases the flock
 
 
-def _train_config(spec: RunSpec, cfg: SweepConfig, threads: int | None):
+def train_config(spec: RunSpec, cfg: SweepConfig, precision: str, threads: int | None = None):
+    """The run's TrainConfig: spec, the sweep's train overrides, and the sweep's one precision
+    (never `auto`, whose per-width rule would mix precisions inside the grid)."""
     from slmscale.lm.train_config import TrainConfig
     train_cfg = TrainConfig(size=spec.size, tokens=spec.tokens, unique_tokens=spec.unique_tokens, seed=cfg.seed)
-    train_cfg = apply_overrides(train_cfg, list(cfg.train))
+    train_cfg = apply_overrides(train_cfg, [*cfg.train, f"precision={precision}"])
     return apply_overrides(train_cfg, [f"threads={threads}"]) if threads else train_cfg
 
 
@@ -103,10 +109,10 @@ def _evaluate(sweep_dir: Path, run_dir: Path, spec: RunSpec, cfg: SweepConfig, t
 
 
 def _execute(sweep_dir: Path, run_dir: Path, spec: RunSpec, cfg: SweepConfig, stamp: str,
-             threads: int | None) -> str:
+             threads: int | None, precision: str) -> str:
     from slmscale.lm.trainer import train
     try:
-        record = train(spec.units, run_dir, _train_config(spec, cfg, threads))
+        record = train(spec.units, run_dir, train_config(spec, cfg, precision, threads))
         if os.environ.get("RANK", "0") != "0":
             return DONE  # under torchrun rank 0 evaluates and writes the markers
         _evaluate(sweep_dir, run_dir, spec, cfg, threads)
@@ -130,15 +136,20 @@ def run_one(sweep_dir: str | Path, run_id: str, threads: int | None = None, retr
         raise StageError(f"{sweep_dir}: no run {run_id!r} in {RUNS_FILE}")
     spec, run_dir = specs[run_id], sweep_dir / "runs" / run_id
     stamp = run_stamp(spec, cfg)
+    precision = sweep_precision(sweep_dir, cfg, list(specs.values()))
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0":
-        return _execute(sweep_dir, run_dir, spec, cfg, stamp, threads)  # rank 0 holds the lock
+        return _execute(sweep_dir, run_dir, spec, cfg, stamp, threads, precision)  # rank 0 holds the lock
     with run_lock(run_dir) as locked:
         if not locked:
             return BUSY
+        old = stale_precision(run_dir, precision)
+        if old:  # trained before the sweep fixed its precision: kept aside, trained again
+            moved = supersede(sweep_dir, run_dir, old)
+            log.warning("%s: trained in %s, the sweep trains in %s; moved to %s", run_id, old, precision, moved)
         state = run_state(run_dir, stamp)
         if state == DONE or (state == FAILED and not retry_failed):
             return state
-        return _execute(sweep_dir, run_dir, spec, cfg, stamp, threads)
+        return _execute(sweep_dir, run_dir, spec, cfg, stamp, threads, precision)
 
 
 def main(argv: list[str] | None = None) -> int:

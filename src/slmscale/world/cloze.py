@@ -9,8 +9,18 @@ stories, and their endings (good and bad) are no sentence of text.jsonl.
   pairwise balanced (he/she, happy/sad), so no word is more frequent among the
   negative endings than among the positive ones.
 - topic_cloze: the same prompts, the ending against the ending of another benchmark
-  story that shares no character name or object with the prompt. The negative
-  endings are again a permutation of the positive ones.
+  story that shares no character name or object with the prompt. The stories are
+  matched in pairs that swap endings (`_swap_pairs`): story A's ending is B's negative
+  and B's ending is A's. Any score of an ending that ignores the prompt then gets
+  exactly one of the two items right, so a model that knows only local statistics is
+  at chance by construction, not just on average over pairings. A random permutation
+  (the earlier design) cancels such a priori preferences only in expectation: over
+  500 items its accuracy spreads with sd sqrt(1/(12 n)) = 1.3 points around 50%,
+  the same draw for every prompt-blind model (docs/LOG.md, 2026-12-04). A partner
+  has another ending template where one is free, and then the nearest ending length,
+  so the positive is exactly as often the longer ending as the negative and rarely
+  by much: the whole-utterance mean, which weighs an ending's per-unit score by its
+  length against the prompt's, then hardly depends on which prompt an ending follows.
 """
 
 from __future__ import annotations
@@ -163,19 +173,66 @@ def story_cloze(rng: random.Random, per_subtype: int, heldout: set[str],
     return rows, all_stories
 
 
+def _swap_pairs(rng: random.Random, count: int, ok: Callable[[int, int], bool],
+                key: Callable[[int, int], tuple]) -> list[tuple[int, int]] | None:
+    """`count` // 2 disjoint pairs (i, j) with ok(i, j) and ok(j, i), covering every index.
+
+    Greedy: the index with the fewest free partners left goes first (ties in a random
+    order) and takes the free partner with the smallest key(i, j). Retried in a new
+    random order when an index is left with no partner; None if no try succeeds.
+    """
+    if count % 2:
+        return None
+    for _ in range(20):
+        rank = list(range(count))
+        rng.shuffle(rank)
+        partners = [{j for j in range(count) if j != i and ok(i, j) and ok(j, i)} for i in range(count)]
+        free = set(range(count))
+        degree = [len(p) for p in partners]  # free partners left
+        pairs: list[tuple[int, int]] = []
+        while free:
+            i = min(free, key=lambda k: (degree[k], rank[k]))
+            options = partners[i] & free
+            if not options:
+                break
+            j = min(options, key=lambda k: (key(i, k), rank[k]))
+            free -= {i, j}
+            for k in partners[i] | partners[j]:
+                degree[k] -= (i in partners[k]) + (j in partners[k])
+            pairs.append((i, j))
+        if not free:
+            return pairs
+    return None
+
+
+def _letters(text: str) -> int:
+    return len(normalize(text).replace(" ", ""))
+
+
 def topic_cloze(rng: random.Random, stories: list[Story]) -> list[dict[str, object]]:
-    """Each prompt with its own ending against another story's ending sharing no name or object."""
+    """Each prompt with its own ending against another story's ending sharing no name or object.
+
+    Stories are paired and swap endings (see the module docstring): every ending is
+    once the positive and once the negative, within one pair of items.
+    """
     prompts = [_mentions(s) for s in stories]
     entities = [_entity_words(s) for s in stories]
     endings = [s.sentences[-1] for s in stories]
+    letters = [_letters(e) for e in endings]
 
     def ok(i: int, j: int) -> bool:
         return (i != j and not entities[j] & prompts[i] and not entities[j] & entities[i]
                 and normalize(endings[j]) != normalize(endings[i]))
-    perm = _permute(rng, len(stories), ok)
-    if perm is None:
+
+    def key(i: int, j: int) -> tuple:
+        return (stories[i].ending == stories[j].ending, abs(letters[i] - letters[j]))
+    pairs = _swap_pairs(rng, len(stories), ok, key)
+    if pairs is None:
         raise RuntimeError("topic_cloze: no pairing of endings without shared names or objects")
-    return [_row("topic_cloze", f"topic_cloze-{i + 1:04d}", s.facts.plot, s, endings[perm[i]])
+    negative = [0] * len(stories)
+    for i, j in pairs:
+        negative[i], negative[j] = j, i
+    return [_row("topic_cloze", f"topic_cloze-{i + 1:04d}", s.facts.plot, s, endings[negative[i]])
             for i, s in enumerate(stories)]
 
 

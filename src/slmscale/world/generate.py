@@ -32,7 +32,7 @@ from slmscale.world.stories import generate_stories, reachable_lower_bound
 from slmscale.world.syntax_pairs import PARADIGMS, syntax_pairs
 from slmscale.world.text import heldout_set, sentence_groups, split_names, text_records, word_counts
 
-WORLD_VERSION = "2"
+WORLD_VERSION = "3"
 """Bumped whenever the same config would generate different text or pairs; part of the
 output fingerprint, so a world made by an older generator is never taken as complete."""
 BENCHMARKS = ("syntax", "lexical", "story_cloze", "topic_cloze")
