@@ -105,6 +105,16 @@ def read_json(path: str | Path, hint: str = "") -> Any:
         raise StageError(f"{path}: not valid JSON ({err.msg}){hint}") from err
 
 
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON object file's content, {} when it is absent, unreadable, malformed or not an object:
+    for records read best-effort (a run.json being written, provenance of an input dir)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def read_csv_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
     """The header and the rows (column -> cell) of a CSV file with a header line."""
     with Path(path).open(newline="", encoding="utf-8") as handle:

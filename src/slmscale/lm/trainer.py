@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from slmscale.config import fingerprint, to_dict
-from slmscale.files import StageError, check_output_dir, mark_completed, read_json, write_json, write_text
+from slmscale.files import (StageError, check_output_dir, mark_completed, read_json, read_json_object, write_json,
+                            write_text)
 from slmscale.lm import distributed
 from slmscale.lm.checkpoint import TrainerState, has_checkpoint, load_checkpoint, save_checkpoint
 from slmscale.lm.data import TrainWindows, split_loss
@@ -49,21 +50,12 @@ def units_identity(units_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
                        for name, s in meta["splits"].items()}}
 
 
-def _json_object(path: Path) -> dict[str, Any]:
-    """A JSON object file's content, {} when it is absent or not one (provenance is best-effort)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _corpus_origin(source: Path) -> tuple[str | None, bool | None, dict[str, Any]]:
     """Who made a corpus dir, whether its speech is synthetic, and its synth summary if any."""
-    importer = _json_object(source / "import.json").get("importer")
+    importer = read_json_object(source / "import.json").get("importer")
     if importer:  # LibriSpeech is read speech; an imported folder may hold anything
         return f"import-{importer}", {"librispeech": False}.get(importer), {}
-    synth = _json_object(source.parent / "synth.json") if source.name == "corpus" else {}
+    synth = read_json_object(source.parent / "synth.json") if source.name == "corpus" else {}
     if synth:  # `slmscale synth` writes OUT/corpus and OUT/synth.json
         return "synth", True, synth
     return None, None, {}
@@ -79,7 +71,7 @@ def split_corpora(meta: dict[str, Any], split: str) -> list[dict[str, Any]]:
         return []
     source = meta.get("source")
     if isinstance(source, dict):
-        encoded = _json_object(Path(str(source.get("dir", ""))) / "meta.json")
+        encoded = read_json_object(Path(str(source.get("dir", ""))) / "meta.json")
         return split_corpora(encoded, split) or [{"corpus": None, "made_by": None, "synthetic": None}]
     source = str(source) if source else None
     made_by, synthetic, synth = _corpus_origin(Path(source)) if source else (None, None, {})
@@ -103,7 +95,7 @@ def _explicit_precision_fingerprint(run_dir: Path, cfg: TrainConfig, units: dict
     precision (all else equal) is the same run, kept rather than refused."""
     if cfg.precision == "auto":
         return print_
-    old = _json_object(run_dir / RECORD)
+    old = read_json_object(run_dir / RECORD)
     legacy = run_fingerprint(dataclasses.replace(cfg, precision="auto"), units)
     return legacy if old.get("fingerprint") == legacy and old.get("precision") == cfg.precision else print_
 

@@ -15,14 +15,13 @@ precision are moved to SWEEP/superseded/ and retrained (`stale_precision`, `supe
 from __future__ import annotations
 
 import fcntl
-import json
 import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from slmscale.config import ConfigError, apply_overrides
-from slmscale.files import write_json
+from slmscale.files import read_json_object, write_json
 from slmscale.provenance import utc_now
 from slmscale.sweep.grid import RunSpec
 from slmscale.sweep.sweep_config import SweepConfig
@@ -79,20 +78,11 @@ def machine_precision(widths: list[int], device: str) -> tuple[str, str]:
     return "bf16", f"this CPU has native bf16 and every width of the grid is at least {plan.CPU_BF16_MIN_WIDTH}"
 
 
-def read_record(path: Path) -> dict[str, Any]:
-    """A run.json as an object, {} when absent or unreadable (a run being written)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def trained_precisions(sweep_dir: Path, specs: Iterable[RunSpec]) -> dict[str, str]:
     """run_id -> precision of the sweep's runs that completed training."""
     out = {}
     for spec in specs:
-        record = read_record(sweep_dir / "runs" / spec.run_id / "run.json")
+        record = read_json_object(sweep_dir / "runs" / spec.run_id / "run.json")
         if record.get("status") == "completed" and record.get("precision"):
             out[spec.run_id] = str(record["precision"])
     return out
@@ -120,7 +110,7 @@ def read_choice(sweep_dir: Path) -> dict[str, Any] | None:
     path = sweep_dir / PRECISION_FILE
     if not path.is_file():
         return None
-    choice = read_record(path)
+    choice = read_json_object(path)
     if choice.get("precision") not in ("fp32", "bf16"):
         raise ConfigError(f"{path}: precision {choice.get('precision')!r} is not fp32 or bf16; fix or delete the file")
     return choice
@@ -152,7 +142,7 @@ def sweep_precision(sweep_dir: Path, cfg: SweepConfig, specs: list[RunSpec]) -> 
 
 def stale_precision(run_dir: Path, precision: str) -> str | None:
     """The precision a run dir's run was trained (or started) in, when it is not the sweep's."""
-    trained = read_record(run_dir / "run.json").get("precision")
+    trained = read_json_object(run_dir / "run.json").get("precision")
     return str(trained) if trained and trained != precision else None
 
 

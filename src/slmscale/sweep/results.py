@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
-from slmscale.files import write_text
+from slmscale.files import read_json_object, write_text
 from slmscale.sweep.grid import RunSpec, train_split_tokens, unique_and_epochs
 from slmscale.sweep.sweep_config import SweepConfig
 from slmscale.sweep.worker import DONE, FAILURE_FILE, load_sweep, run_stamp, run_state
@@ -32,13 +31,6 @@ RESULTS_FILE = "results.csv"
 BASE_COLUMNS = ("run_id", "status", "grids", "variant", "corpus", "tokenizer", "modality", "size", "precision",
                 "params", "non_embedding", "tokens", "unique_tokens", "epochs", "flops", "flops_with_attention", "loss",
                 "loss_bits_per_second", "valid_loss", "wall_seconds", "error")
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError:
-        return {}
 
 
 def _recorded_unique(record: dict[str, Any]) -> int | None:
@@ -63,7 +55,7 @@ def _data_columns(spec: RunSpec, record: dict[str, Any], done: bool,
 def run_row(sweep_dir: Path, spec: RunSpec, stamp: str, train_tokens: int | None = None) -> dict[str, Any]:
     """One row; `train_tokens` is the size of the run's train split (None: not known)."""
     run_dir = sweep_dir / "runs" / spec.run_id
-    record = _read(run_dir / "run.json")
+    record = read_json_object(run_dir / "run.json")
     state = run_state(run_dir, stamp)
     status = {DONE: "completed", None: record.get("status", "pending")}.get(state, "failed")
     if state is None and status == "completed":
@@ -75,7 +67,7 @@ def run_row(sweep_dir: Path, spec: RunSpec, stamp: str, train_tokens: int | None
                            "tokens": spec.tokens, **_data_columns(spec, record, state == DONE, train_tokens),
                            "flops": f"{spec.flops:.6g}", "flops_with_attention": f"{spec.flops_with_attention:.6g}"}
     if status == "failed":
-        failure = _read(run_dir / FAILURE_FILE)
+        failure = read_json_object(run_dir / FAILURE_FILE)
         row["error"] = failure.get("error") or record.get("error", "")
     if state == DONE:
         # The spec's attention FLOPs assume the preset's context; the record has the context trained.
