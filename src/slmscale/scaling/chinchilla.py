@@ -32,9 +32,9 @@ used by Epoch AI). For comparison and as a start, never as a result."""
 POLISHED_STARTS = 5
 """Distinct best grid results polished with scipy; the best polished one is the fit."""
 CHUNK = 128
+"""Starts evaluated per block (see LogHuberObjective)."""
 BOOTSTRAP_STEP = np.array([0.5, 0.5, 0.5, 0.05, 0.05])
 """How far (in a, b, e, α, β) each bootstrap start's twin starts from it."""
-"""Starts evaluated per block (see LogHuberObjective)."""
 
 
 def chinchilla_loss(params: dict, N, D) -> np.ndarray:
@@ -201,16 +201,20 @@ class Multistart:
 
 def batch_stationary(batch: BatchResult, weight_sum: float, delta: float) -> np.ndarray:
     """Per start: stopped normally and passes `stationary` (the rule of every fit)."""
+    # `stationary` elementwise: thousands of starts (every bootstrap replicate's) at once.
     norms = np.abs(batch.grad).max(axis=1)
-    return np.array([bool(batch.stopped_normally[i]) and stationary(norms[i], batch.fun[i], weight_sum, delta)
-                     for i in range(len(norms))], dtype=bool)
+    return batch.stopped_normally & np.isfinite(batch.fun) & (norms <= gradient_tolerance(weight_sum, delta))
+
+
+SPARE_POINTS = 2
+"""Runs a law needs beyond its free parameters: with k free parameters through k + 1 points it fits
+them (near) exactly, and its R² of 1 and zero-width intervals say nothing."""
 
 
 def check_enough_points(n_points: int, n_free: int, law: str) -> None:
-    """A law with k free parameters through k + 1 points fits them (near) exactly: its R² of 1 and
-    zero-width intervals say nothing. Ask for two points beyond the parameters, at least."""
-    if n_points < n_free + 2:
-        raise ValueError(f"the {law} law has {n_free} free parameters and needs at least {n_free + 2} runs "
+    """Refuse a law fitted to fewer than its free parameters + SPARE_POINTS runs."""
+    if n_points < n_free + SPARE_POINTS:
+        raise ValueError(f"the {law} law has {n_free} free parameters and needs at least {n_free + SPARE_POINTS} runs "
                          f"to be tested by the data; got {n_points}")
 
 

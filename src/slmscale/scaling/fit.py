@@ -19,7 +19,7 @@ from slmscale.files import StageError, write_json
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
 from slmscale.scaling.fit_config import FitConfig
-from slmscale.scaling.grid_check import SPARE_POINTS, check_grid
+from slmscale.scaling.grid_check import check_grid
 from slmscale.scaling.table import ResultsTable, read_table
 
 log = get_logger(__name__)
@@ -102,9 +102,6 @@ def _data_constrained(table: ResultsTable, cfg: FitConfig) -> dict[str, Any]:
     if fixed and set(fixed) != set(BASE_KEYS):
         raise ConfigError(f"fix: give all of {', '.join(BASE_KEYS)} (the base law) or none; "
                           f"missing {', '.join(k for k in BASE_KEYS if k not in fixed)}")
-    if fixed and len(table) < 2 + SPARE_POINTS:  # only R_D*, R_N* are left to fit
-        raise StageError(f"{table.source}: too few runs for the data-constrained law: {len(table)} for R_D* and "
-                         f"R_N* (need ≥{2 + SPARE_POINTS})")
     warnings = [] if fixed else _require_grid(table, table.epochs <= 1.0 + 1e-9, cfg, fixed,
                                               "the data-constrained law's base (single-epoch runs)")
     try:

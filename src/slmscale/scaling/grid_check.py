@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-LAW_NAMES = ("E", "A", "B", "alpha", "beta")
+from slmscale.scaling.chinchilla import COORDS, NAMES, SPARE_POINTS
+from slmscale.scaling.chinchilla import free_parameters as chinchilla_free_parameters
+
 N_TERM, D_TERM = ("A", "alpha"), ("B", "beta")
 MIN_SIZES, MIN_BUDGETS = 3, 2
 """Distinct model sizes a free N term needs, distinct token budgets a free D term needs (with E free
 beside them; a 2-size grid fits A/N^α + E exactly along N)."""
-SPARE_POINTS = 2
-"""Runs beyond the free parameters: with none spare the fit interpolates."""
 
 
 @dataclass
@@ -44,14 +44,12 @@ class GridCheck:
 
 
 def free_parameters(fixed: dict | None = None, tie_alpha_beta: bool = False) -> list[str]:
-    """The law's parameters left to the data: not fixed, and β not separately when tied to α."""
-    fixed = fixed or {}
-    free = [name for name in LAW_NAMES if name not in fixed]
-    if tie_alpha_beta:
-        # Tied exponents are one parameter; fixing either fixes both.
-        drop = {"alpha", "beta"} if {"alpha", "beta"} & set(fixed) else {"beta"}
-        free = [name for name in free if name not in drop]
-    return free
+    """The law's parameters left to the data (E, A, B, α, β less the fixed ones, β not separately
+    when tied to α): the fit's own free coordinates, by parameter name."""
+    if set(NAMES) <= set(fixed or {}):  # a given base law (data-constrained fit): nothing left here
+        return []
+    free_coords = chinchilla_free_parameters(fixed, tie_alpha_beta)[2]
+    return [NAMES[COORDS.index(coord)] for coord in free_coords]
 
 
 def _plural(count: int, word: str) -> str:
