@@ -74,3 +74,16 @@ def test_outputs_get_ordinary_permissions(tmp_path):
     os.umask(umask)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_safetensors_outputs_get_ordinary_permissions_too(tmp_path):
+    # safetensors creates its files 0600; a model dir must be as readable as the rest of a run.
+    import os
+
+    from slmscale.lm.hf import save_pretrained
+    from slmscale.lm.model import Llama, ModelShape
+    save_pretrained(Llama(ModelShape(vocab_size=12, context=8, layers=1, width=8, heads=1, ffn_hidden=16)),
+                    tmp_path / "run")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "run" / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -178,3 +178,25 @@ def test_sizes_command_lists_every_preset(capsys):
         assert row["total"] == count_params(get_preset(row["name"]).shape(202)).total
     assert main(["sizes"]) == 0
     assert "823m" in capsys.readouterr().out
+
+
+def test_a_model_built_on_the_meta_device_gets_true_rope_tables_when_materialised():
+    with torch.device("meta"):
+        model = Llama(SMALL)
+    model.to_empty(device="cpu")
+    cos, sin = rope_tables(SMALL, SMALL.context)
+    assert torch.equal(model.rope_cos, cos) and torch.equal(model.rope_sin, sin)
+    assert not any(name.startswith("rope") for name in model.state_dict())  # never saved, always computed
+
+
+@pytest.mark.integration
+def test_compiled_scoring_with_dynamic_lengths_equals_eager():
+    # Scoring sees a new length with every batch, a single token included; the causal mask no longer
+    # depends on the (symbolic, when compiled) length, and every length scores as in eager mode.
+    model = _model()
+    compiled = torch.compile(model, dynamic=True)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for length in (5, 9, 1, 13):
+            tokens = torch.randint(0, 30, (2, length), generator=generator)
+            assert (compiled(tokens) - model(tokens)).abs().max().item() < 1e-4, length

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from pathlib import Path
 import math
 
 import numpy as np
@@ -135,6 +136,9 @@ def test_report_mentions_every_fitted_number(full):
         for fit in numbers["downstream"].values():
             assert fmt(fit["gamma"]) in text
     assert "PASS: R² on log loss" in text and "PASS: largest-compute runs" in text
+    # No private absolute path: the sweep is named relative to the report (the study dir can move).
+    assert str(out.parent) not in text and report["sweep"].endswith("results.csv")
+    assert not Path(report["sweep"]).is_absolute() and (out / report["sweep"]).is_file()
     assert json.loads((out / "report.json").read_text(), parse_constant=lambda c: pytest.fail(c))["seed"] == 0
 
 

@@ -41,3 +41,17 @@ def test_subset_keeps_the_prefix_with_durations_and_exact_seconds(tmp_path):
     with pytest.raises(StageError, match="no utterance id starts with poem-"):
         subset_units(source, tmp_path / "poems", ("poem-",))
     assert not (tmp_path / "poems").exists()
+
+
+def test_meta_records_the_shard_dtypes_and_a_truncated_shard_is_named(tmp_path):
+    from slmscale.units.fixtures import make_units_dir
+    units = make_units_dir(tmp_path / "units")
+    meta = read_meta(units)
+    assert meta["shard_dtypes"] == {"tokens": "uint16", "offsets": "int64", "durations": "uint16"}
+    shard = units / "train.bin"
+    shard.write_bytes(shard.read_bytes()[:-1])  # an odd byte count: half a token
+    with pytest.raises(StageError, match=r"train\.bin: .* not a whole number of uint16 tokens"):
+        open_split(units, "train")
+    (units / "meta.json").write_text((units / "meta.json").read_text().replace('"tokens": "uint16"', '"tokens": "int32"'))
+    with pytest.raises(StageError, match="shard_dtypes"):
+        read_meta(units)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from slmscale.cli import main
 from slmscale.config import ConfigError, load_config
 from slmscale.sweep.grid import expand, short_count
 from slmscale.sweep.sweep import plan_table, run_sweep
@@ -109,12 +110,28 @@ def test_slurm_path_with_submitits_local_executor(tmp_path):
     assert any((tmp_path / "sweep" / "slurm").rglob("*.out"))
 
 
+def test_slurm_without_slurm_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("submitit")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))  # no sbatch anywhere
+    path = _config(tmp_path, [{"name": "main", "variants": ["raw"], "sizes": ["tiny-L1"], "tokens": [512]}],
+                   launcher="slurm", slurm={"time_minutes": 10})
+    assert main(["sweep", str(path), "--out", str(tmp_path / "sweep")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and err.splitlines()[-1].startswith("slmscale sweep: error: launcher slurm")
+    assert "no Slurm" in err and "--launcher local" in err
+    assert not (tmp_path / "sweep" / "slurm").exists()  # it used to run here and leave this
+
+
 def test_plan_prints_flops_and_a_measured_estimate(tmp_path):
     path = _config(tmp_path, [{"name": "main", "variants": ["raw"], "sizes": ["tiny-L1", "tiny-L2"],
                                "tokens": [10 ** 6]}])
     lines, totals = plan_table(path, workers=1)
     assert totals["runs"] == 2 and totals["train_seconds"] > 0
     assert "raw-tiny-L2-d1M" in "\n".join(lines) and "FLOPs in all" in lines[-1]
+    # Estimated peak memory per process (GPU) beside each run, from the planner's micro-batch.
+    assert "mem/GPU" in lines[0]
+    row = next(line for line in lines if line.startswith("raw-tiny-L2-d1M")).split()
+    assert any(cell.endswith("G") and 0 < float(cell[:-1]) < 1 for cell in row)
 
 
 def _driver(config: Path, sweep: Path, workers: int = 2) -> subprocess.Popen:

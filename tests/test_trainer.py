@@ -105,7 +105,8 @@ def test_an_interrupted_run_resumes_onto_the_uninterrupted_curve(finished, units
     monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(units, run_dir, FAST)
-    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    stopped = json.loads((run_dir / "run.json").read_text())
+    assert stopped["status"] == "interrupted" and "resume" in stopped["error"]  # was left "running"
     assert len(_losses(run_dir)) == 8
     monkeypatch.undo()
     record = train(units, run_dir, FAST)
@@ -131,6 +132,17 @@ def test_a_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(units, tmp_
     saved = torch.load(run_dir / "checkpoint" / "trainer.pt", weights_only=True)
     assert saved["update"] == 4
     assert not (run_dir / "model.safetensors").exists() and not (run_dir / ".completed").exists()
+
+
+def test_an_error_inside_training_is_recorded_as_failed(units, tmp_path, monkeypatch):
+    def broken_update(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(trainer, "_update", broken_update)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(units, tmp_path / "run", FAST)
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "failed" and record["error"] == "RuntimeError: CUDA out of memory (simulated)"
 
 
 def test_unique_tokens_set_the_epochs(units, tmp_path):

@@ -79,6 +79,28 @@ def show_config(cls: type) -> int:
     return 0
 
 
+class _StoreOnce(argparse._StoreAction):
+    """A single-valued option given twice is an error: argparse would keep the last value, so
+    `train --units A --units B` silently trained on B."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = namespace.__dict__.setdefault("_options_given", set())
+        if self.dest in seen:
+            parser.error(f"{option_string} was given twice; it takes one value")
+        seen.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def refuse_repeated_options(parser: argparse.ArgumentParser) -> None:
+    """Make every single-valued option of `parser` (and of its subcommands) a `_StoreOnce`."""
+    for action in parser._actions:
+        if type(action) is argparse._StoreAction and action.option_strings:
+            action.__class__ = _StoreOnce
+        elif isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                refuse_repeated_options(sub)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slmscale",
@@ -107,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     module: Any = importlib.import_module(module_name)
     full = argparse.ArgumentParser(prog=f"slmscale {known.command}", description=help_text)
     module.configure(full)
+    refuse_repeated_options(full)
     rest = argv[argv.index(known.command) + 1:]
     # Intermixed parsing lets `key=value` overrides follow options (`--out DIR k=v`);
     # argparse cannot intermix for commands that have their own subcommands.

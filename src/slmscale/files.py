@@ -14,6 +14,7 @@ import csv
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -60,12 +61,58 @@ def temporary_path(path: str | Path) -> Path:
     return Path(tmp)
 
 
+def ordinary_permissions(path: str | Path) -> Path:
+    """Give a file written by a library that creates it private (safetensors writes 0600) the
+    permissions of every other output (0644 under the usual umask); returns the path."""
+    os.chmod(path, FILE_MODE)
+    return Path(path)
+
+
+def _owner() -> str:
+    """Who builds a temporary directory: this host and process, so that a later run can tell the
+    leftovers of a dead process (killed, so no cleanup ran) from a live one's work in progress."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_temporaries(path: str | Path) -> list[Path]:
+    """Delete the temporary directories of `path` that a process of this host left when it died
+    (`atomic_dir` names them `.<name>.<host>-<pid>.<random>.tmp`); returns what it removed.
+    Another host's are left alone: its processes cannot be checked from here."""
+    path = Path(path)
+    prefix, host = f".{path.name}.", socket.gethostname()
+    removed = []
+    for candidate in path.parent.glob(f"{glob_escape(prefix)}*.tmp"):
+        owner = candidate.name[len(prefix):-len(".tmp")].rsplit(".", 1)[0]
+        owner_host, _, pid = owner.rpartition("-")
+        if candidate.is_dir() and owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    """`text` with glob's special characters escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Build a directory under a temporary name; it replaces `path` only on success."""
+    """Build a directory under a temporary name; it replaces `path` only on success. What a killed
+    run of this host left under such a name is deleted first (`remove_dead_temporaries`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_dead_temporaries(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{_owner()}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, DIR_MODE)

@@ -13,9 +13,14 @@ T = TypeVar("T")
 
 
 def setup_logging(verbosity: int = 0) -> None:
-    level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    """slmscale's own messages at INFO (`-q`: WARNING, `-v`: DEBUG); other libraries' only from
+    WARNING unless `-v` (faiss alone printed 8 INFO lines, a ModuleNotFoundError among them, in
+    every stage that loads it)."""
+    ours = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
+    logging.basicConfig(level=ours if verbosity > 0 else max(ours, logging.WARNING),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+    logging.getLogger("slmscale").setLevel(ours)
 
 
 def get_logger(name: str) -> logging.Logger:

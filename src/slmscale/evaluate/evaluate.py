@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from slmscale.config import fingerprint, to_dict
-from slmscale.evaluate.aggregate import summarize
+from slmscale.evaluate.aggregate import pair_values, summarize, trial_outcomes
 from slmscale.evaluate.eval_config import EvalConfig
 from slmscale.evaluate.inputs import (RunVocabulary, completed_record, default_cache_dir, run_vocabulary,
                                       task_sequences)
 from slmscale.evaluate.layouts import Benchmark, Task, read_benchmark
+from slmscale.evaluate.outcomes import PAIRS_KEY, metric_names, pairs_entry
 from slmscale.evaluate.scoring import token_log_probs
 from slmscale.files import StageError, write_json
 from slmscale.log import get_logger
@@ -37,8 +38,9 @@ log = get_logger(__name__)
 
 EVAL_FILE = "eval.json"
 VARIANTS = ("mean", "sum")
-EVAL_VERSION = 1
-"""Bumped when the scoring or aggregation changes what a stored number means."""
+EVAL_VERSION = 2
+"""Bumped when the scoring or aggregation changes what a stored number means (2: per-pair values
+under each task's `pairs`, for paired differences between runs)."""
 
 
 def file_scores(log_probs: dict[str, np.ndarray], where: str) -> dict[str, dict[str, float]]:
@@ -137,31 +139,30 @@ def _score_task(task: Task, scorers: _Scorers, cfg: EvalConfig) -> tuple[dict[st
     entry: dict[str, Any] = {"kind": task.kind, "set": task.set, "inputs": len(keys),
                              "tokens": int(sum(lengths.values()))}
     entry["model"] = {v: summarize(task, lm_scores[v], lengths, cfg.seed, cfg.bootstrap) for v in VARIANTS}
+    pairs, model_values = pair_values(task, trial_outcomes(task, lm_scores[cfg.score]))
+    baseline_values = None
     if cfg.ngram_order:
         ngram_scores = file_scores(dict(zip(keys, scorers.ngram(arrays))), task.name)
         entry["baseline"] = {"name": f"kn{cfg.ngram_order}",
                              **{v: summarize(task, ngram_scores[v], lengths, cfg.seed, cfg.bootstrap)
                                 for v in VARIANTS}}
+        baseline_values = pair_values(task, trial_outcomes(task, ngram_scores[cfg.score]))[1]
+    entry[PAIRS_KEY] = pairs_entry(pairs, task.pair_attrs, model_values, baseline_values)
     return entry, lm_scores[cfg.score]
 
 
 def flat_metrics(benchmarks: dict[str, Any], cfg: EvalConfig) -> dict[str, float]:
     """All benchmarks' headline numbers; a name two benchmarks share gets their names as prefix."""
-    named: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
-    for bench_key, bench in benchmarks.items():
-        for task_name, entry in bench["tasks"].items():
-            named.setdefault(entry["metric"], []).append((bench_key, task_name, entry))
     metrics: dict[str, float] = {}
-    for base, entries in sorted(named.items()):
-        for bench_key, _, entry in entries:
-            name = base if len(entries) == 1 else f"{re.sub(r'[^a-z0-9]+', '_', bench_key.lower())}_{base}"
-            for variant in VARIANTS:
-                suffix = "" if variant == cfg.score else f"_{variant}"
-                metrics.update(task_metrics(name, entry["model"][variant], suffix))
-                if "baseline" in entry:
-                    prefix = entry["baseline"]["name"] + "_"
-                    metrics.update({prefix + k: v for k, v in
-                                    task_metrics(name, entry["baseline"][variant], suffix).items()})
+    for (bench_key, task_name), name in sorted(metric_names(benchmarks).items(), key=lambda item: item[1]):
+        entry = benchmarks[bench_key]["tasks"][task_name]
+        for variant in VARIANTS:
+            suffix = "" if variant == cfg.score else f"_{variant}"
+            metrics.update(task_metrics(name, entry["model"][variant], suffix))
+            if "baseline" in entry:
+                prefix = entry["baseline"]["name"] + "_"
+                metrics.update({prefix + k: v for k, v in
+                                task_metrics(name, entry["baseline"][variant], suffix).items()})
     return metrics
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from slmscale.files import StageError
+from slmscale.files import StageError, ordinary_permissions
 
 CHECKPOINT = "checkpoint"
 
@@ -44,6 +44,7 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
     tmp.mkdir(parents=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
               str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    ordinary_permissions(tmp / "model.safetensors")
     torch.save({"optimizer": optimizer.state_dict(), "update": state.update, "tokens": state.tokens,
                 "wall_seconds": state.wall_seconds, "torch_rng": torch.get_rng_state()},
                tmp / "trainer.pt")

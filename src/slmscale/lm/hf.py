@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from slmscale.files import StageError, atomic_file, read_json, temporary_path, write_json
+from slmscale.files import StageError, atomic_file, ordinary_permissions, read_json, temporary_path, write_json
 from slmscale.lm.model import Llama, ModelShape
 
 WEIGHTS = "model.safetensors"
@@ -73,6 +73,7 @@ def save_pretrained(model: Llama, directory: str | Path, eos_id: int | None = No
     tmp = temporary_path(directory / WEIGHTS)
     try:
         save_file(to_hf(state), str(tmp), metadata={"format": "pt"})
+        ordinary_permissions(tmp)
         tmp.replace(directory / WEIGHTS)
     finally:
         tmp.unlink(missing_ok=True)

@@ -144,8 +144,10 @@ class Attention(nn.Module):
             k, v = cache.append(self.layer, k, v)
         if prefix and length > 1:
             raise ValueError("KV cache: feed one token at a time after the prompt")
-        # With a cache and one new token, every cached key is visible: no mask.
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=length > 1)
+        # With a cache and one new token, every cached key is visible: no mask. Without a cache the
+        # mask is always causal, a plain bool: `length > 1` on a compiled graph's symbolic length
+        # would be a SymBool, which SDPA refuses.
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=cache is None or length > 1)
         return self.o_proj(y.transpose(1, 2).reshape(batch, length, width))
 
 
@@ -187,6 +189,15 @@ class Llama(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.reset_parameters()
+
+    def to_empty(self, *, device, recurse: bool = True) -> "Llama":
+        """Materialise a model built on the `meta` device (large models are built there to skip
+        a CPU copy): `to_empty` leaves every tensor uninitialised, and the RoPE tables are not
+        parameters that a checkpoint or `reset_parameters` would fill, so they are computed here."""
+        super().to_empty(device=device, recurse=recurse)
+        cos, sin = rope_tables(self.shape, self.shape.context, self.rope_cos.device)
+        self.rope_cos, self.rope_sin = cos, sin
+        return self
 
     @torch.no_grad()
     def reset_parameters(self) -> None:

@@ -21,6 +21,17 @@ from slmscale.lm.train_config import TrainConfig
 CPU_BF16_MIN_WIDTH = 128
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
+# Memory per process, the estimate behind the automatic micro-batch. Weights, gradients and
+# the two AdamW moments are fp32: 16 bytes per parameter. Activations kept for the backward
+# grow as tokens x layers x width: about 37 bytes per token, layer and unit of width in bf16
+# autocast (measured on CPU for the 309m and 823m shapes: 116 GB and 283 GB for a whole
+# per-GPU share in one pass; benchmarks/gpu_check.py records the measured peak beside this
+# estimate). fp32 keeps every activation at twice the size. The logits add (bf16 + fp32 +
+# their gradient) 10 bytes per token and vocabulary entry.
+STATE_BYTES_PER_PARAM = 16
+ACTIVATION_BYTES = {"bf16": 37, "fp32": 74}
+LOGIT_BYTES = 10
+
 
 def cpu_has_native_bf16() -> bool:
     """True when /proc/cpuinfo lists AVX512-BF16 or AMX-BF16 (False where it cannot be read)."""
@@ -47,6 +58,14 @@ class RunPlan:
     lr: float
     final_lr: float
     world_size: int
+    precision: str = "bf16"
+    """The precision the memory estimate assumes (`auto` is planned as bf16, the larger bound
+    on GPUs, where it resolves to bf16)."""
+
+    @property
+    def memory_bytes(self) -> int:
+        """Estimated peak memory of one process (see STATE_BYTES_PER_PARAM)."""
+        return memory_estimate(self.shape, self.micro_batch_size, self.precision)
 
     @property
     def epochs(self) -> float:
@@ -75,7 +94,8 @@ class RunPlan:
                 "flops_with_attention": flops_per_token(self.shape, with_attention=True) * self.tokens,
                 "updates": self.updates, "warmup_updates": self.warmup_updates,
                 "tokens_per_update": self.tokens_per_update, "micro_batch_size": self.micro_batch_size,
-                "world_size": self.world_size, "lr": self.lr, "final_lr": self.final_lr}
+                "world_size": self.world_size, "lr": self.lr, "final_lr": self.final_lr,
+                "memory_gb_estimate": round(self.memory_bytes / 1e9, 2)}
 
 
 def plan_run(cfg: TrainConfig, vocab_size: int, train_tokens: int, world_size: int = 1) -> RunPlan:
@@ -99,7 +119,8 @@ def plan_run(cfg: TrainConfig, vocab_size: int, train_tokens: int, world_size: i
         raise ConfigError(f"tokens_per_update: {sequences} sequences per update do not split over "
                           f"{world_size} processes")
     per_process = sequences // world_size
-    micro = cfg.micro_batch_size or per_process
+    precision = "fp32" if cfg.precision == "fp32" else "bf16"
+    micro = cfg.micro_batch_size or auto_micro_batch(shape, per_process, cfg.memory_gb * 1e9, precision)
     if per_process % micro:
         raise ConfigError(f"micro_batch_size: {micro} does not divide the {per_process} sequences "
                           f"per update and process")
@@ -115,7 +136,24 @@ def plan_run(cfg: TrainConfig, vocab_size: int, train_tokens: int, world_size: i
     return RunPlan(shape=shape, tokens=cfg.tokens, unique_tokens=unique, tokens_per_update=tokens_per_update,
                    sequences_per_update=sequences, sequences_per_process=per_process, micro_batch_size=micro,
                    updates=updates, warmup_updates=warmup, lr=lr, final_lr=lr * cfg.final_lr_fraction,
-                   world_size=world_size)
+                   world_size=world_size, precision=precision)
+
+
+def memory_estimate(shape: ModelShape, sequences: int, precision: str) -> int:
+    """Peak bytes of one process training `sequences` windows per forward pass (an estimate)."""
+    tokens = sequences * shape.context
+    activations = ACTIVATION_BYTES[precision] * tokens * shape.layers * shape.width
+    return (STATE_BYTES_PER_PARAM * count_params(shape).total + activations
+            + LOGIT_BYTES * tokens * shape.vocab_size)
+
+
+def auto_micro_batch(shape: ModelShape, per_process: int, memory_bytes: float, precision: str) -> int:
+    """The largest divisor of the per-process sequences whose pass fits `memory_bytes`: the
+    paper's sizes differ 40x in activations per sequence, so no one micro-batch fits them all
+    (1 when even a single sequence does not fit: the run may still fit, the estimate is rough)."""
+    fitting = [m for m in range(1, per_process + 1)
+               if per_process % m == 0 and memory_estimate(shape, m, precision) <= memory_bytes]
+    return max(fitting, default=1)
 
 
 def resolve_precision(cfg: TrainConfig, shape: ModelShape, device: torch.device) -> str:

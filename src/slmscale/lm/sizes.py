@@ -6,7 +6,11 @@ released configs): context 2050, peak LR 5e-4, sequences per update 64/128/256/2
 The tiny ladder (`tiny-L1` ... `tiny-L7`) turns one knob, the depth L, into a whole
 model, as nanochat does: width 32·L, head dimension 32, FFN 8d/3 rounded up to a
 multiple of 32, context 256. Non-embedding parameters grow as about 12·(32L)²·L,
-from 13k (L1) to 4.3M (L7). Batch: 4,096 tokens per update up to L4 and 8,192 above.
+from 13k (L1) to 4.3M (L7). Batch: 4,096 tokens per update at every depth. (It was 8,192 from L5:
+at the budgets a CPU study affords, 0.2-1.6M tokens, that halved the updates of the larger
+sizes, so L5-L7 lost to L4 at 200k-400k tokens, and a Chinchilla fit over L1-L7 extrapolated
+with 11.7% error; with one batch the loss falls with N at every D and the error is 3.5%:
+docs/LOG.md, 2026-12-04, GPU pilots.)
 Peak LR 0.016/sqrt(L), from a sweep on MFCC units of the demo corpus (docs/LOG.md,
 2026-11-25): the best LR was 8e-3..1.6e-2 at L2 and 8e-3 at L5, far above the
 paper's 5e-4, as expected for models this small and budgets this short.
@@ -62,7 +66,7 @@ def _paper(name: str, layers: int, width: int, heads: int, sequences: int) -> Si
 def tiny_preset(depth: int) -> SizePreset:
     """The tiny ladder's one knob: depth L gives width 32·L, L heads of 32."""
     width = 32 * depth
-    sequences = 16 if depth <= 4 else 32
+    sequences = 16
     lr = round(0.016 / depth ** 0.5, 5)  # falls with width (docs/LOG.md, tiny LR sweep)
     return SizePreset(f"tiny-L{depth}", depth, width, depth, swiglu_hidden(width, 32),
                       TINY_CONTEXT, sequences, lr)

@@ -186,9 +186,11 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
     def elapsed() -> float:
         return state.wall_seconds + time.perf_counter() - started
 
-    def fail(message: str) -> None:
+    def fail(message: str, status: str = "failed") -> None:
+        """Record why the run stopped: `failed` (an error; rerunning repeats it unless the cause is
+        fixed) or `interrupted` (a signal or Ctrl-C; rerunning resumes from the last checkpoint)."""
         if procs.is_main:
-            write_json(run_dir / RECORD, {**record, "status": "failed", "error": message,
+            write_json(run_dir / RECORD, {**record, "status": status, "error": message,
                                           "wall_seconds": round(elapsed(), 3), "finished": utc_now()})
 
     last_log = (time.perf_counter(), state.tokens)
@@ -221,6 +223,13 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
                 save_checkpoint(run_dir, model, optimizer, state)
     except TrainingDiverged as err:
         fail(str(err))
+        raise
+    except KeyboardInterrupt:
+        fail(f"interrupted after update {state.update}; rerun the same command to resume from its last "
+             "checkpoint", status="interrupted")
+        raise
+    except Exception as err:
+        fail(f"{type(err).__name__}: {err}")
         raise
     finally:
         metrics.close()

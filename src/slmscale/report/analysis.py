@@ -33,9 +33,10 @@ HELDOUT_FRACTION = 0.15
 """The extrapolation check holds out this share of the largest-compute runs (at least 2)."""
 MIN_EXTRAPOLATION_FIT = 8
 """Runs left below the threshold to fit on, at least."""
-R2_LOG_TARGET = 0.95
+R2_LOG_TARGET = 0.97
 EXTRAPOLATION_TARGET = 0.03
-"""The checks of the main law: R² ≥ 0.95 on log loss, held-out largest runs predicted within 3%."""
+"""The checks of the main law: R² ≥ 0.97 on log loss, held-out largest runs predicted within 3%
+(the bars of the study's loss-law finding, report/findings.py)."""
 MIN_ENVELOPE = 3
 """Envelope points (distinct compute) a power law L ∝ C^γ is fitted to, at least."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from slmscale.report.findings import render_findings
 from slmscale.scaling.fit import replicate_counts
 
 PAPER_TABLE5 = {
@@ -305,7 +306,9 @@ def _float(text: Any) -> float | None:
 
 
 def render(report: dict) -> str:
-    lines = ["# Scaling report", "", f"Sweep: `{report['sweep']}`. Main speech variant: "
+    lines = ["# Scaling report", ""]
+    lines += [render_findings(report["findings"])] if "findings" in report else []
+    lines += [f"Sweep: `{report['sweep']}`. Main speech variant: "
              f"**{report['main_variant']}** ({report['main_variant_why']}); text arm: **{report['text_arm']}** "
              f"({report['text_arm_why']}).", ""]
     lines += _precision(report)

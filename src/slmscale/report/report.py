@@ -14,17 +14,20 @@ no loss law (Chinchilla, data-constrained, loss envelope) across runs of differe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from slmscale.files import write_json, write_text
+from slmscale.evaluate.outcomes import PairOutcomes, pair_outcomes
+from slmscale.files import read_json_object, write_json, write_text
 from slmscale.log import get_logger
 from slmscale.report import figures
 from slmscale.report.analysis import (EXTRAPOLATION_TARGET, R2_LOG_TARGET, LawSettings, chinchilla_analysis,
                                       data_constrained_analysis, exponent_comparison, loss_envelope, metric_scaling,
                                       ngram_comparison)
+from slmscale.report.findings import Outcomes, compute_findings
 from slmscale.report.markdown import PAPER_TABLE5, render
 from slmscale.report.runs import SINGLE_EPOCH, Sweep, VariantRuns, read_sweep
 from slmscale.report.select import corpus_groups, main_variant, text_arm, tokenizer_pair
@@ -32,6 +35,8 @@ from slmscale.scaling.text_reference import PAPER_RATIOS, PAPER_TABLE4, pythia_r
 
 log = get_logger(__name__)
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
+EVAL_FILE = "eval.json"
+"""Each run's scores under SWEEP/runs/RUN/ (slmscale.evaluate.evaluate.EVAL_FILE; not imported: it loads torch)."""
 
 
 def json_ready(value: Any) -> Any:
@@ -128,6 +133,18 @@ def _checks(main: VariantRuns | None, numbers: dict) -> dict[str, Any]:
                               "threshold": EXTRAPOLATION_TARGET, "n_heldout": extrapolation.get("n_heldout"),
                               "pass": worst is not None and worst <= EXTRAPOLATION_TARGET,
                               **({"why": extrapolation["skipped"]} if "skipped" in extrapolation else {})}}
+
+
+def run_outcomes(sweep_dir: Path) -> Outcomes:
+    """(run_id, metric) -> the run's per-pair outcomes from SWEEP/runs/RUN/eval.json (None when the
+    file or its pairs are absent); each eval.json is read once."""
+    cache: dict[str, dict] = {}
+
+    def outcomes(run_id: str, metric: str) -> PairOutcomes | None:
+        if run_id not in cache:
+            cache[run_id] = read_json_object(sweep_dir / "runs" / run_id / EVAL_FILE)
+        return pair_outcomes(cache[run_id], metric)
+    return outcomes
 
 
 class _Figures:
@@ -242,7 +259,8 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path, bootstrap: int = 100
     drawn = _Figures(out_dir)
     choices = _draw(sweep, numbers, main, text, pythia, drawn)
     report = {
-        "sweep": str(sweep.path), "status_counts": sweep.status_counts, "metrics": sweep.metrics,
+        # Relative to the report, so the study dir can move and the report names no private path.
+        "sweep": os.path.relpath(sweep.path, out_dir), "status_counts": sweep.status_counts, "metrics": sweep.metrics,
         "bootstrap": bootstrap, "seed": seed, "precision": precision_summary(sweep),
         "fit_settings": {"delta": delta, "tie_alpha_beta": tie_alpha_beta, "fixed": settings.fixed},
         "main_variant": main.name if main else None, "main_variant_why": main_why,
@@ -254,6 +272,7 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path, bootstrap: int = 100
         "runs": sweep.rows,
         "paper": {"table4": PAPER_TABLE4, "ratios": PAPER_RATIOS, "table5": PAPER_TABLE5},
     }
+    report["findings"] = compute_findings(report, run_outcomes(sweep.path.parent), bootstrap, seed)
     report = json_ready(report)
     write_json(out_dir / REPORT_JSON, report)
     write_text(out_dir / REPORT_MD, render(report))

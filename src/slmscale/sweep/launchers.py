@@ -13,12 +13,14 @@ cores and slow both several-fold (benchmarks/RESULTS.md, LM training speed).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from slmscale.files import StageError
 from slmscale.log import get_logger
 from slmscale.sweep.grid import RunSpec
 from slmscale.sweep.sweep_config import SlurmConfig
@@ -74,7 +76,13 @@ def run_local(sweep_dir: Path, specs: list[RunSpec], workers: int = 0, retry_fai
 
 def _executor(sweep_dir: Path, slurm: SlurmConfig):
     import submitit
-    executor = submitit.AutoExecutor(folder=str(sweep_dir / "slurm" / "%j"), cluster=slurm.cluster or None)
+    cluster = slurm.cluster or "slurm"
+    if cluster == "slurm" and shutil.which("sbatch") is None:
+        # submitit would fall back to running the jobs here, which is not what `slurm` asked for.
+        raise StageError("launcher slurm: this machine has no Slurm (no `sbatch` on PATH); run with "
+                         "--launcher local, or set slurm.cluster=local to try the Slurm path with "
+                         "submitit's local executor")
+    executor = submitit.AutoExecutor(folder=str(sweep_dir / "slurm" / "%j"), cluster=cluster)
     options: dict[str, object] = {"timeout_min": slurm.time_minutes, "cpus_per_task": slurm.cpus_per_run,
                                   "mem_gb": slurm.mem_gb, "gpus_per_node": slurm.gpus_per_run,
                                   "slurm_array_parallelism": slurm.array_parallelism}

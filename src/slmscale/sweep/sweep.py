@@ -175,9 +175,29 @@ def _planned_precision(cfg: SweepConfig, specs: list[RunSpec]) -> tuple[str, str
     return machine_precision(grid_widths(specs), run_device(cfg))
 
 
+def _memory_cell(spec: RunSpec, cfg: SweepConfig, precision: str, train_tokens: int | None) -> str:
+    """Estimated peak GB per process (GPU) at the run's micro-batch (lm.plan.memory_estimate); with
+    the units dir not built yet, at the paper's 502-entry vocabulary."""
+    from slmscale.lm.plan import plan_run
+    from slmscale.lm.sizes import PAPER_VOCAB
+    from slmscale.sweep.worker import train_config
+    from slmscale.units.shards import read_meta
+    vocab = PAPER_VOCAB
+    if train_tokens is not None:
+        vocab = int(read_meta(spec.units)["vocab_size"])
+    processes = cfg.slurm.gpus_per_run if cfg.launcher == "slurm" else 1
+    try:
+        plan = plan_run(train_config(spec, cfg, precision), vocab, train_tokens or spec.tokens, processes)
+    except ConfigError:
+        return "?"  # the plan itself is impossible; `sweep` names the key when it runs
+    gb = plan.memory_bytes / 1e9
+    return f"{gb:.1f}G" if gb >= 1 else f"{gb:.2g}G"
+
+
 def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
                overrides: list[str] | tuple[str, ...] = ()) -> tuple[list[str], dict[str, Any]]:
-    """The grid as printable lines (run, grids, params, D, epochs, FLOPs, estimated hours) and totals;
+    """The grid as printable lines (run, grids, params, D, epochs, FLOPs, estimated memory per process
+    (GPU), estimated hours) and totals;
     totals["warnings"] names the runs that repeat their data unasked or cannot be planned."""
     cfg, specs = resolve(config, overrides)
     workers, threads = split_cores(workers or cfg.workers)
@@ -191,7 +211,7 @@ def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
             if key not in speed:
                 speed[key] = measure_tokens_per_second(spec.size, int(read_meta(spec.units)["vocab_size"]), threads,
                                                        cfg.train, precision=precision)
-    lines = [f"{'run':<36} {'grids':<16} {'params':>9} {'tokens':>11} {'epochs':>7} {'FLOPs':>9} {'train':>8}"]
+    lines = [f"{'run':<36} {'grids':<16} {'params':>9} {'tokens':>11} {'epochs':>7} {'FLOPs':>9} {'mem/GPU':>8} {'train':>8}"]
     total_seconds = 0.0
     warnings: list[str] = []
     for spec in sorted(specs, key=lambda s: s.flops):
@@ -200,7 +220,7 @@ def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
         epochs, warning = _epochs_cell(spec, train_tokens[spec.units])
         warnings += [warning] if warning else []
         lines.append(f"{spec.run_id:<36} {','.join(spec.grids):<16} {spec.params:>9,} {spec.tokens:>11,} "
-                     f"{epochs:>7} {spec.flops:>9.2e} {'' if seconds is None else f'{seconds / 60:7.1f}m':>8}")
+                     f"{epochs:>7} {spec.flops:>9.2e} {_memory_cell(spec, cfg, precision, train_tokens[spec.units]):>8} {'' if seconds is None else f'{seconds / 60:7.1f}m':>8}")
     totals = {"runs": len(specs), "flops": sum(s.flops for s in specs), "workers": workers, "threads": threads,
               "train_seconds": total_seconds if measure else None,
               "wall_seconds": total_seconds / workers if measure else None, "warnings": warnings,

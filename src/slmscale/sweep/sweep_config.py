@@ -56,7 +56,8 @@ class SlurmConfig:
     partition: str = ""
     """Slurm partition ("" = the cluster's default)."""
     cluster: str = ""
-    """submitit cluster: "" = Slurm when it is available, else submitit's local executor; "local" forces it."""
+    """submitit cluster: "" or "slurm" = Slurm (an error where there is none: it never falls back to
+    running here unasked); "local" = submitit's local executor, to try the Slurm path on one machine."""
     gpus_per_run: int = 1
     """GPUs per run; more than 1 runs torchrun inside the job (DDP)."""
     cpus_per_run: int = 8

@@ -15,6 +15,7 @@ chunks most utterances are a single chunk.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -55,11 +56,30 @@ def model_dir(path: str | Path) -> Path:
     if directory is None:
         raise ValueError("feature kind hubert needs hubert_path: a local directory with config.json and weights")
     if not directory.is_dir():
-        raise FileNotFoundError(f"HuBERT model directory {directory} does not exist")
+        raise FileNotFoundError(f"HuBERT model directory {directory} does not exist (if the model moved, "
+                                "`tokenize --hubert-path DIR` names its new place)")
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"HuBERT model directory {directory} has no config.json "
                                 "(expected the save_pretrained layout)")
     return directory
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
+"""The files of a save_pretrained directory that decide its features: config, weights, shard index."""
+
+
+def weights_hash(path: str | Path) -> str:
+    """A content hash of the model under `path` (config.json, weights and index files), so that a
+    tokenizer names the weights it was trained on, not where they lay (a moved or copied model
+    directory is the same model; other weights at the same path are not)."""
+    directory = model_dir(path)
+    digest = hashlib.sha256()
+    for file in sorted(f for f in directory.iterdir() if f.is_file() and f.suffix in WEIGHT_SUFFIXES):
+        digest.update(f"{file.name}\n".encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def load_hubert(path: str | Path, device: str = "cpu"):

@@ -99,11 +99,21 @@ class Split:
         return np.asarray(self.tokens[start:end if with_eos else end - 1])
 
 
+SHARD_DTYPES = {"tokens": np.dtype(TOKEN_DTYPE).name, "offsets": np.dtype(OFFSET_DTYPE).name,
+                "durations": np.dtype(TOKEN_DTYPE).name}
+"""The binary layout of the shards, recorded in meta.json (`shard_dtypes`) so that a reader
+never guesses it."""
+
+
 def read_meta(units_dir: str | Path) -> dict[str, Any]:
     path = Path(units_dir) / META
     if not path.is_file():
         raise StageError(f"{units_dir}: not a units dir (no {META})")
-    return read_json(path)
+    meta = read_json(path)
+    recorded = meta.get("shard_dtypes", SHARD_DTYPES)  # units dirs from before the key: this layout
+    if recorded != SHARD_DTYPES:
+        raise StageError(f"{path}: shard_dtypes {recorded} are not the {SHARD_DTYPES} this version reads")
+    return meta
 
 
 def open_split(units_dir: str | Path, split: str) -> Split:
@@ -114,6 +124,9 @@ def open_split(units_dir: str | Path, split: str) -> Split:
         if not path.is_file():
             raise StageError(f"{path}: missing")
     size = paths["bin"].stat().st_size
+    if size % np.dtype(TOKEN_DTYPE).itemsize:
+        raise StageError(f"{paths['bin']}: {size} bytes is not a whole number of {np.dtype(TOKEN_DTYPE).name} "
+                         "tokens (a truncated copy?)")
     tokens = (np.memmap(paths["bin"], dtype=TOKEN_DTYPE, mode="r") if size
               else np.zeros(0, dtype=TOKEN_DTYPE))
     offsets = np.fromfile(paths["idx"], dtype=OFFSET_DTYPE)
@@ -150,6 +163,8 @@ def check_units_dir(units_dir: str | Path) -> dict[str, Any]:
 
 
 def write_units_meta(units_dir: str | Path, meta: dict[str, Any]) -> None:
+    """Write meta.json; `meta` gets the shard layout (`shard_dtypes`) added, as written."""
+    meta["shard_dtypes"] = SHARD_DTYPES
     write_json(Path(units_dir) / META, meta)
 
 

@@ -4,7 +4,9 @@ Feature extraction and nearest-centroid assignment run together in worker
 processes (each builds its extractor once); the parent deduplicates, writes the
 shards in manifest order and the diagnostics. The whole units dir is built under
 a temporary name and appears at once with its `.completed` marker, so a failed
-run leaves nothing half-written and a rerun of a finished one is skipped.
+run leaves nothing half-written and a rerun of a finished one is skipped. Finished
+blocks of files are kept beside it until then (`units/blocks.py`): an interrupted
+run resumes after the last finished block.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from slmscale.audio.manifest import read_manifest
 from slmscale.files import StageError, atomic_dir, check_output_dir, mark_completed
 from slmscale.log import get_logger, progress
 from slmscale.parallel import one_thread_workers, worker_count
+from slmscale.units.blocks import BLOCK_ITEMS, BlockResult, BlockStore
 from slmscale.units.dedup import dedup as collapse
 from slmscale.units.features import FeatureSpec, build_extractor
 from slmscale.units.kmeans import Assigner
@@ -180,9 +183,33 @@ def _fingerprint(tokenizer_fp: str, dedup: bool, items: list[Item]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _block_results(items: list[Item], tok: Any, workers: int, store: BlockStore) -> Iterator[BlockResult]:
+    """Every item's result in order: saved blocks loaded, the others extracted and saved."""
+    blocks = [items[start:start + BLOCK_ITEMS] for start in range(0, len(items), BLOCK_ITEMS)]
+    todo = [index for index, block in enumerate(blocks) if not store.has(index, [item.path for item in block])]
+    if len(todo) < len(blocks):
+        log.info("%s: resuming, %d of %d blocks of files already done", store.dir, len(blocks) - len(todo),
+                 len(blocks))
+    fresh = extract([item for index in todo for item in blocks[index]], tok.spec, tok.centroids, workers) \
+        if todo else iter(())
+    try:
+        for index, block in enumerate(blocks):
+            if index not in todo:
+                yield from store.load(index)
+                continue
+            done = [BlockResult(r.id, r.values, r.seconds, r.problem) for r in (next(fresh) for _ in block)]
+            store.save(index, done, [item.path for item in block])
+            yield from done
+    finally:
+        if todo:
+            fresh.close()  # stops the worker pool at once, not when garbage-collected
+
+
 def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | Path, dedup: bool | None,
-              skip_bad: bool, workers: int, source: str) -> dict[str, Any]:
-    tok = load_tokenizer(tokenizer_dir)
+                   skip_bad: bool, workers: int, source: str, hubert_path: str | Path | None = None) -> dict[str, Any]:
+    """Units of `items` into `out_dir`; `hubert_path`: where the tokenizer's HuBERT model lies now, if
+    it moved (the same weights; the units and their fingerprint do not change)."""
+    tok = load_tokenizer(tokenizer_dir, hubert_path)
     dedup = tok.dedup if dedup is None else dedup
     out_dir = Path(out_dir)
     stage_fp = _fingerprint(tok.fingerprint, dedup, items)
@@ -193,9 +220,10 @@ def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
     counts = {split: np.zeros(tok.k, dtype=np.int64) for split in splits}
     stats = {split: {"frames": 0, "seconds": 0.0} for split in splits}
     skipped: list[dict[str, str]] = []
+    store = BlockStore(out_dir, stage_fp)
     with atomic_dir(out_dir) as tmp:
         writers = {split: ShardWriter(tmp, split, tok.eos_id, with_durations=dedup) for split in splits}
-        results = extract(items, tok.spec, tok.centroids, workers)
+        results = _block_results(items, tok, workers, store)
         try:
             for item, result in zip(items, results):
                 if result.problem:
@@ -203,10 +231,10 @@ def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
                         raise StageError(f"{result.problem} (use --skip-bad to leave such files out)")
                     skipped.append({"id": item.id, "path": item.path, "problem": result.problem})
                     continue
-                units, durations = collapse(result.values) if dedup else (result.values, None)
+                units, durations = collapse(result.units) if dedup else (result.units, None)
                 writers[item.split].add(item.id, units, durations)
                 counts[item.split] += np.bincount(units, minlength=tok.k)
-                stats[item.split]["frames"] += len(result.values)
+                stats[item.split]["frames"] += len(result.units)
                 stats[item.split]["seconds"] += result.seconds
             closed = {split: writer.close() for split, writer in writers.items()}
         except BaseException:
@@ -214,7 +242,7 @@ def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
                 writer.abort()
             raise
         finally:
-            results.close()  # stops the worker pool at once, not when garbage-collected
+            results.close()
         empty = [split for split, c in closed.items() if c["utterances"] == 0]
         if empty:
             raise StageError(f"{source}: split {empty[0]!r} has no usable utterance left")
@@ -234,11 +262,13 @@ def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
         (tmp / "config.yaml").write_text(yaml.safe_dump(
             {"source": source, "tokenizer": str(tokenizer_dir), "dedup": dedup, "skip_bad": skip_bad}, sort_keys=False))
         mark_completed(tmp, stage_fp, tokenizer_fingerprint=tok.fingerprint)
+    store.remove()
     return meta
 
 
 def tokenize_corpus(corpus_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path,
-                    dedup: bool | None = True, skip_bad: bool = False, workers: int = 0) -> dict[str, Any]:
+                    dedup: bool | None = True, skip_bad: bool = False, workers: int = 0,
+                    hubert_path: str | Path | None = None) -> dict[str, Any]:
     """Tokenize every split of a corpus dir; returns meta.json's contents. `dedup=None`
     uses the tokenizer's default."""
     tok = load_tokenizer(tokenizer_dir)
@@ -248,12 +278,14 @@ def tokenize_corpus(corpus_dir: str | Path, tokenizer_dir: str | Path, out_dir: 
     # Manifest order within each split.
     order = {split: n for n, split in enumerate(dict.fromkeys(i.split for i in items))}
     items.sort(key=lambda i: order[i.split])
-    return tokenize_items(items, tokenizer_dir, out_dir, dedup, skip_bad, workers, str(Path(corpus_dir).resolve()))
+    return tokenize_items(items, tokenizer_dir, out_dir, dedup, skip_bad, workers, str(Path(corpus_dir).resolve()),
+                          hubert_path)
 
 
 def tokenize_audio_folder(folder: str | Path, tokenizer_dir: str | Path, out_dir: str | Path,
-                          dedup: bool | None = True, skip_bad: bool = False, workers: int = 0) -> dict[str, Any]:
+                          dedup: bool | None = True, skip_bad: bool = False, workers: int = 0,
+                          hubert_path: str | Path | None = None) -> dict[str, Any]:
     """Tokenize a benchmark folder of audio files (no manifest): one split named after
     the folder, ids = file stems. The same code path as a corpus."""
     return tokenize_items(folder_items(folder), tokenizer_dir, out_dir, dedup, skip_bad, workers,
-                     str(Path(folder).resolve()))
+                          str(Path(folder).resolve()), hubert_path)

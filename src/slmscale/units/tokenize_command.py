@@ -19,6 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-bad", action="store_true",
                         help="leave out unreadable/empty files (listed in meta.json) instead of stopping")
     parser.add_argument("--workers", type=int, default=0, metavar="N", help="worker processes (0 = one per core)")
+    parser.add_argument("--hubert-path", metavar="DIR",
+                        help="where the tokenizer's HuBERT model lies now, if it moved (checked to be the same weights)")
 
 
 def print_meta(meta: dict) -> None:
@@ -39,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.source)
     tokenize = tokenize_corpus if (source / MANIFEST).is_file() else tokenize_audio_folder
     print_meta(tokenize(source, args.tokenizer, args.out, dedup=args.dedup, skip_bad=args.skip_bad,
-                        workers=args.workers))
+                        workers=args.workers, hubert_path=args.hubert_path))
     return 0

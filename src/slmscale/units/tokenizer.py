@@ -23,7 +23,8 @@ import numpy as np
 import yaml
 
 from slmscale.config import ConfigError, fingerprint, from_dict, to_dict
-from slmscale.files import StageError, atomic_dir, check_output_dir, is_completed, mark_completed, write_json
+from slmscale.files import (StageError, atomic_dir, check_output_dir, is_completed, mark_completed,
+                            ordinary_permissions, write_json)
 from slmscale.log import get_logger
 from slmscale.units.features import FeatureSpec, with_frame_rate
 from slmscale.units.kmeans import sample_frames, train_kmeans
@@ -61,6 +62,9 @@ class Tokenizer:
     dedup: bool
     sample_rate: int
     fingerprint: str
+    hubert_weights: str = ""
+    """Content hash of the HuBERT model the features come from (`hubert.weights_hash`; "" for mfcc/logmel
+    and for HuBERT tokenizers written before it was recorded)."""
 
     @property
     def k(self) -> int:
@@ -79,10 +83,25 @@ class Tokenizer:
         return self.k + 2
 
 
-def tokenizer_fingerprint(spec: FeatureSpec, centroids: np.ndarray) -> str:
-    digest = hashlib.sha256(json.dumps(to_dict(spec), sort_keys=True).encode())
+def tokenizer_fingerprint(spec: FeatureSpec, centroids: np.ndarray, hubert_weights: str = "") -> str:
+    """What the units depend on: the feature spec and centroids, and for HuBERT features the model's
+    weights by content instead of its path (so units keep their identity when the model moves)."""
+    described = to_dict(spec)
+    if hubert_weights:
+        described = {**described, "hubert_path": None, "hubert_weights": hubert_weights}
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
     digest.update(np.ascontiguousarray(centroids, dtype=np.float32).tobytes())
     return digest.hexdigest()[:16]
+
+
+def _hubert_weights(spec: FeatureSpec) -> str:
+    if spec.kind != "hubert":
+        return ""
+    from slmscale.units.hubert import weights_hash
+    try:
+        return weights_hash(spec.hubert_path)
+    except (OSError, ValueError) as err:
+        raise StageError(f"feature spec: {err}") from err
 
 
 def resolved_spec(spec: FeatureSpec) -> FeatureSpec:
@@ -106,22 +125,26 @@ def save_tokenizer(out_dir: str | Path, spec: FeatureSpec, centroids: np.ndarray
         raise ValueError("save_tokenizer needs a resolved frame rate (see resolved_spec), got frame_rate=0")
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
     k = int(centroids.shape[0])
-    tok = Tokenizer(spec, centroids, dedup, int(spec.sample_rate), tokenizer_fingerprint(spec, centroids))
+    weights = _hubert_weights(spec)
+    tok = Tokenizer(spec, centroids, dedup, int(spec.sample_rate), tokenizer_fingerprint(spec, centroids, weights),
+                    weights)
     description = {
         "features": to_dict(spec), "kind": spec.kind, "layer": spec.layer, "frame_rate": spec.frame_rate,
         "cmvn": spec.cmvn, "dim": int(centroids.shape[1]), "k": k, "dedup": dedup, "sample_rate": tok.sample_rate,
         "eos_id": tok.eos_id, "pad_id": tok.pad_id, "vocab_size": tok.vocab_size,
-        "fingerprint": tok.fingerprint, **info}
+        "fingerprint": tok.fingerprint, **({"hubert_weights": weights} if weights else {}), **info}
     with atomic_dir(out_dir) as tmp:
         save_file({"centroids": centroids}, str(tmp / CENTROIDS))
+        ordinary_permissions(tmp / CENTROIDS)
         write_json(tmp / TOKENIZER_JSON, description)
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         mark_completed(tmp, stage_fingerprint, tokenizer_fingerprint=tok.fingerprint)
     return tok
 
 
-def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:
-    """Load and validate a tokenizer dir; any inconsistency is a StageError naming the file."""
+def load_tokenizer(tokenizer_dir: str | Path, hubert_path: str | Path | None = None) -> Tokenizer:
+    """Load and validate a tokenizer dir; any inconsistency is a StageError naming the file.
+    `hubert_path`: where its HuBERT model is now, if it moved (checked to hold the same weights)."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -143,12 +166,33 @@ def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:
         raise StageError(f"{desc_path}: k={k} does not fit the uint16 units format")
     if not spec.frame_rate:
         raise StageError(f"{desc_path}: features.frame_rate is 0; a tokenizer dir must record the resolved rate")
+    weights = str(desc.get("hubert_weights", ""))
+    if hubert_path is not None:
+        spec = _moved_hubert(spec, weights, Path(hubert_path), desc_path)
     tok = Tokenizer(spec, centroids.astype(np.float32), bool(desc["dedup"]), int(desc["sample_rate"]),
-                    tokenizer_fingerprint(spec, centroids))
+                    tokenizer_fingerprint(spec, centroids, weights), weights)
     if tok.fingerprint != desc.get("fingerprint"):
         raise StageError(f"{tokenizer_dir}: fingerprint {desc.get('fingerprint')} in {TOKENIZER_JSON} does not "
                          f"match its centroids and spec ({tok.fingerprint}); the dir was modified")
     return tok
+
+
+def _moved_hubert(spec: FeatureSpec, weights: str, path: Path, desc_path: Path) -> FeatureSpec:
+    """`spec` reading its HuBERT model from `path`, which must hold the weights it was trained on."""
+    if spec.kind != "hubert":
+        raise StageError(f"{desc_path}: a {spec.kind} tokenizer has no HuBERT model to relocate")
+    if not weights:
+        raise StageError(f"{desc_path}: written before tokenizers recorded their HuBERT weights; it cannot check "
+                         f"that {path} holds them (retrain it, or put the model back at {spec.hubert_path})")
+    from slmscale.units.hubert import weights_hash
+    try:
+        found = weights_hash(path)
+    except (OSError, ValueError) as err:
+        raise StageError(f"--hubert-path: {err}") from err
+    if found != weights:
+        raise StageError(f"{path}: its HuBERT weights ({found}) are not the ones {desc_path} was trained on "
+                         f"({weights})")
+    return replace(spec, hubert_path=str(path.resolve()))
 
 
 def train_tokenizer(corpus_dir: str | Path, out_dir: str | Path,

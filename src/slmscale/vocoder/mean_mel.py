@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from slmscale.config import fingerprint, to_dict
-from slmscale.files import StageError, atomic_dir, check_output_dir, is_completed, mark_completed, write_json
+from slmscale.files import (StageError, atomic_dir, check_output_dir, is_completed, mark_completed,
+                            ordinary_permissions, write_json)
 from slmscale.log import get_logger
 from slmscale.vocoder.mel import MelSpec, griffin_lim, log_mel, mel_spec_from_dict
 
@@ -220,6 +221,7 @@ def train_vocoder(corpus_dir: str | Path, tokenizer_dir: str | Path, out_dir: st
     from safetensors.numpy import save_file
     with atomic_dir(out_dir) as tmp:
         save_file(tensors, str(tmp / WEIGHTS))
+        ordinary_permissions(tmp / WEIGHTS)
         write_json(tmp / INFO, info)
         mark_completed(tmp, stamp, tokenizer_fingerprint=tok.fingerprint)
     log.info("mean-mel vocoder of %d units from %.0f s of %s (%d units unseen) -> %s", tok.k, stats["seconds"],
