@@ -13,6 +13,7 @@ import pytest
 from slmscale.evaluate.outcomes import PairOutcomes
 from slmscale.report.findings import compute_findings, render_findings
 from slmscale.report.report import run_outcomes
+from slmscale.scaling.downstream_noise import gamma_contrast
 
 RESAMPLES = 200
 
@@ -220,3 +221,38 @@ def test_run_outcomes_reads_each_runs_eval_json(tmp_path):
     found = outcomes("r1", "tsc")
     assert found.keys == ("a", "b") and list(found.model) == [1.0, 0.5]
     assert outcomes("r1", "sblimp") is None and outcomes("r2", "tsc") is None
+
+
+def _replicates(gamma: float, sd: float, seed: int, n: int = 400) -> dict:
+    return {"gamma_replicates": list(np.random.default_rng(seed).normal(gamma, sd, n))}
+
+
+def test_gamma_contrast_recovers_a_known_ratio_and_difference():
+    # Replicates drawn around the paper's sBLIMP exponents: speech 0.021, text 0.066 (ratio 3.14).
+    contrast = gamma_contrast(_replicates(0.021, 0.002, 1), _replicates(0.066, 0.004, 2))
+    low, high = contrast["ratio_ci95"]
+    assert 1 < low < 0.066 / 0.021 < high and contrast["ratio_n"] == 400
+    assert contrast["difference_ci95"][0] < 0.045 < contrast["difference_ci95"][1]
+    same = gamma_contrast(_replicates(0.021, 0.002, 1), _replicates(0.021, 0.002, 3))
+    assert same["ratio_ci95"][0] < 1 < same["ratio_ci95"][1]
+    assert "error" in gamma_contrast({"gamma_replicates": [0.02]}, _replicates(0.02, 0.001, 4))
+
+
+def test_speech_vs_text_and_tokenizers_use_the_replicate_intervals_when_kept():
+    report = base_report()
+    versus = report["comparison"]["sblimp"]["text_arm"]
+    versus["ratio_bounds"] = [0.9, 5.0]  # the ends of the γ intervals alone would not decide
+    versus["contrast"] = gamma_contrast(_replicates(0.02, 0.001, 1), _replicates(0.06, 0.005, 2))
+    found = findings(report)["speech_vs_text"]
+    assert found["holds"] is True and "bootstrap, 400 paired replicates" in found["text"]
+    versus["contrast"] = gamma_contrast(_replicates(0.02, 0.004, 1), _replicates(0.021, 0.004, 2))
+    assert findings(report)["speech_vs_text"]["holds"] is False
+    # Unigram against raw: the interval of the γ difference decides.
+    report = base_report()
+    report["variants"]["raw"]["downstream"]["sblimp"]["bootstrap"] = _replicates(0.02, 0.001, 5)
+    report["variants"]["uni"]["downstream"]["sblimp"] = {**fit(0.026, 0.019, 0.033),
+                                                         "bootstrap": _replicates(0.026, 0.0015, 6)}
+    tokens = findings(report)["tokenizers"]  # overlapping γ intervals, but the difference lies above 0
+    assert tokens["holds"] is False and tokens["numbers"]["rule"] == "interval of the γ difference"
+    report["variants"]["uni"]["downstream"]["sblimp"]["bootstrap"] = _replicates(0.0205, 0.0015, 6)
+    assert findings(report)["tokenizers"]["holds"] is True

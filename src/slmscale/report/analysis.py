@@ -21,6 +21,7 @@ from slmscale.scaling.chinchilla import (bootstrap_chinchilla, chinchilla_loss, 
                                          frontier)
 from slmscale.scaling.data_constrained import BASE_KEYS, R_STAR_BOUNDS, fit_data_constrained
 from slmscale.scaling.downstream import downstream_scaling, envelope, fit_power_law
+from slmscale.scaling.downstream_noise import gamma_contrast
 from slmscale.scaling.fit import data_constrained_intervals, replicate_counts
 from slmscale.scaling.grid_check import check_grid
 from slmscale.scaling.identification import chinchilla_identification, identify
@@ -237,7 +238,8 @@ def _versus(speech: dict, text: dict, metric: str) -> dict[str, Any]:
     text_ci = text.get("gamma_ci95")
     boot = text.get("bootstrap") or (text.get("fit") or {}).get("bootstrap")  # Pythia's sits under "fit"
     return {**out, "text_gamma_ci95": text_ci, "text_replicates": replicate_counts(boot),
-            "ratio_bounds": _ratio_bounds(speech.get("gamma_ci95"), text_ci)}
+            "ratio_bounds": _ratio_bounds(speech.get("gamma_ci95"), text_ci),
+            "contrast": gamma_contrast(speech.get("bootstrap"), boot)}
 
 
 def exponent_comparison(speech: dict[str, Any], text: dict[str, Any] | None,

@@ -25,6 +25,7 @@ import numpy as np
 
 from slmscale.evaluate.outcomes import RESAMPLES, PairOutcomes, paired_difference
 from slmscale.report.analysis import R2_LOG_TARGET
+from slmscale.scaling.downstream_noise import gamma_contrast
 from slmscale.report.runs import SINGLE_EPOCH
 
 Outcomes = Callable[[str, str], PairOutcomes | None]
@@ -250,14 +251,20 @@ def speech_vs_text(ctx: _Context) -> dict[str, Any]:
     versus = (row or {}).get("text_arm") or {}
     if "ratio" not in versus:
         return _finding("speech_vs_text", None, f"{claim}: no ratio", numbers, _no_ratio(ctx.report, metric, row))
-    bounds = versus.get("ratio_bounds")
+    bounds, contrast = versus.get("ratio_bounds"), versus.get("contrast") or {}
+    interval = contrast.get("ratio_ci95")
     numbers.update(text_gamma=versus["text_gamma"], text_gamma_ci95=versus.get("text_gamma_ci95"),
-                   ratio=versus["ratio"], ratio_bounds=bounds)
+                   ratio=versus["ratio"], ratio_ci95=interval, ratio_bounds=bounds, contrast=contrast)
     text = (f"{claim}: {metric} γ text {gamma_text(versus['text_gamma'], versus.get('text_gamma_ci95'))} / speech "
             f"{gamma_text(row['speech_gamma'], row.get('speech_gamma_ci95'))} = {versus['ratio']:.3g}"
-            + (f" (bounds from the γ intervals' ends [{bounds[0]:.3g}, {bounds[1]:.3g}])" if bounds else ""))
+            + (f" [{interval[0]:.3g}, {interval[1]:.3g}] (bootstrap, {contrast['ratio_n']} paired replicates)"
+               if interval else f" (bounds from the γ intervals' ends [{bounds[0]:.3g}, {bounds[1]:.3g}])"
+               if bounds else ""))
+    if interval:
+        return _finding("speech_vs_text", interval[0] > 1, text, numbers)
     if not bounds:
-        return _finding("speech_vs_text", None, text, numbers, "the ratio has no interval (a γ interval is missing)")
+        return _finding("speech_vs_text", None, text, numbers, contrast.get("error")
+                        or "the ratio has no interval (a γ interval is missing)")
     return _finding("speech_vs_text", bounds[0] > 1, text, numbers)
 
 
@@ -304,15 +311,19 @@ def _syntax_gamma(report: dict[str, Any], variant: str) -> dict[str, Any]:
     numbers = report.get("variants", {}).get(variant, {})
     fit = numbers.get("downstream", {}).get(SYNTAX, {})
     return {"variant": variant, "tokenizer": numbers.get("tokenizer"), "gamma": fit.get("gamma"),
-            "ci95": fit.get("gamma_ci95"), **({} if "gamma" in fit else {"why": fit.get("skipped", "not measured")})}
+            "ci95": fit.get("gamma_ci95"), "bootstrap": fit.get("bootstrap"),
+            **({} if "gamma" in fit else {"why": fit.get("skipped", "not measured")})}
 
 
-def _tokenizer_verdict(raw: dict[str, Any], other: dict[str, Any]) -> tuple[bool | None, str | None]:
-    """No replicates of γ are kept, so the conservative rule: the other units are better only when
-    their γ interval lies entirely above the raw units' interval."""
+def _tokenizer_verdict(raw: dict[str, Any], other: dict[str, Any],
+                       difference: list[float] | None) -> tuple[bool | None, str | None]:
+    """The other units are better when the interval of γ_other − γ_raw lies above 0; without
+    replicates to build it, the conservative rule: when their γ interval lies above the raw one."""
     missing = [g for g in (raw, other) if g["gamma"] is None]
     if missing:
         return None, "; ".join(f"no {SYNTAX} γ for {g['variant']}: {g['why']}" for g in missing)
+    if difference:
+        return not difference[0] > 0, None
     if not raw["ci95"] or not other["ci95"]:
         return None, f"a {SYNTAX} γ has no interval (bootstrap not run or too few replicates)"
     return not other["ci95"][0] > raw["ci95"][1], None
@@ -327,13 +338,18 @@ def tokenizers(ctx: _Context) -> dict[str, Any]:
         skipped = {s["what"]: s["why"] for s in ctx.report.get("skipped", [])}
         return _finding("tokenizers", None, f"{claim}: no pair", {}, skipped.get("Figure 5", "no tokenizer pair"))
     raw, other = (_syntax_gamma(ctx.report, name) for name in pair)
-    numbers = {"raw": raw, "other": other, "rule": "intervals compared (no γ replicates kept)"}
+    contrast = gamma_contrast(raw.pop("bootstrap"), other.pop("bootstrap"))
+    difference = contrast.get("difference_ci95")
+    numbers = {"raw": raw, "other": other, "contrast": contrast,
+               "rule": "interval of the γ difference" if difference else "γ intervals compared (no replicates)"}
     if raw["gamma"] is not None and other["gamma"] is not None:
         numbers["gamma_difference"] = other["gamma"] - raw["gamma"]
-    holds, why = _tokenizer_verdict(raw, other)
+    holds, why = _tokenizer_verdict(raw, other, difference)
     text = (f"{claim}: {SYNTAX} γ {other['tokenizer']} ({other['variant']}) "
             f"{gamma_text(other['gamma'], other['ci95'])} against {raw['tokenizer']} ({raw['variant']}) "
-            f"{gamma_text(raw['gamma'], raw['ci95'])}")
+            f"{gamma_text(raw['gamma'], raw['ci95'])}"
+            + (f"; difference {numbers['gamma_difference']:+.4g} [{difference[0]:.4g}, {difference[1]:.4g}]"
+               if difference and "gamma_difference" in numbers else ""))
     return _finding("tokenizers", holds, text, numbers, why)
 
 

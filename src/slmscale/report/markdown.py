@@ -222,8 +222,18 @@ def _how_measured(fit: dict) -> str:
     return f"method {fit.get('method')}; interval: {kind}; item counts: {counts}"
 
 
+def _ratio_cell(other: dict) -> str:
+    """The ratio with its bootstrap interval (paired γ replicates), else the bounds from the ends
+    of the two γ intervals."""
+    ratio_ci = (other.get("contrast") or {}).get("ratio_ci95")
+    if ratio_ci:
+        return f"{fmt(other['ratio'])} [{fmt(ratio_ci[0])}, {fmt(ratio_ci[1])}]"
+    bounds = other.get("ratio_bounds")
+    return fmt(other["ratio"]) + (f" (bounds {fmt(bounds[0])}–{fmt(bounds[1])})" if bounds else "")
+
+
 def _comparison(report: dict) -> list[str]:
-    rows = []
+    rows, notes = [], []
     for metric, row in report["comparison"].items():
         published = report["paper"]["table4"]
         column = row["table4_column"]
@@ -237,13 +247,13 @@ def _comparison(report: dict) -> list[str]:
             if not other:
                 continue
             if "error" in other:
-                rows.append([metric, label, fmt(row["speech_gamma"]), "–", other["error"], "–", "–", "–"])
+                rows.append([metric, label, fmt(row["speech_gamma"]), "–", "–", "–", "–", "–"])
+                notes.append(f"- {metric} against {label}: not compared: {other['error']}")
                 continue
             paper = other.get("paper", {})
             rows.append([metric, label, speech,
                          fmt(other["text_gamma"]) + interval(other["text_gamma_ci95"], other.get("text_replicates")),
-                         fmt(other["ratio"]) + (f" (bounds {fmt(other['ratio_bounds'][0])}–"
-                                                f"{fmt(other['ratio_bounds'][1])})" if other["ratio_bounds"] else ""),
+                         _ratio_cell(other),
                          fmt(other["compute_multiplier_per_decade"]) + "×",
                          f"{fmt(paper['speech_gamma'])} / {fmt(paper['text_gamma'])}" if paper else "–",
                          f"{fmt(paper['published_ratio'])} ({fmt(paper['compute_multiplier_per_decade'])}×)"
@@ -252,10 +262,11 @@ def _comparison(report: dict) -> list[str]:
         return ["## Speech against text (like Table 4)", "", "Not measured: no text arm in the sweep and no "
                 "sBLIMP exponent to set against Pythia.", ""]
     return ["## Speech against text (like the paper's Table 4)", "", f"Speech: {report['main_variant']}. Ratio = "
-            "γ_text/γ_speech: the gain text gets from 10× compute costs speech 10^ratio× (bounds: from the ends of "
-            "the two intervals, not a confidence interval).", "",
+            "γ_text/γ_speech: the gain text gets from 10× compute costs speech 10^ratio×. Its 95% interval: "
+            "percentiles over pairs of the two laws' bootstrap replicates (where a law kept none, bounds from "
+            "the ends of the two intervals, not a confidence interval).", "",
             *_table(["metric", "text reference", "γ speech", "γ text", "ratio", "compute per text decade",
-                     "paper γ speech / text", "paper ratio (per decade)"], rows), ""]
+                     "paper γ speech / text", "paper ratio (per decade)"], rows), "", *notes, *([""] if notes else [])]
 
 
 def _ngram(report: dict) -> list[str]:

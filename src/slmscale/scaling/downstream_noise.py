@@ -195,4 +195,25 @@ def bootstrap(flops: np.ndarray, score: np.ndarray, n_items: np.ndarray | float,
             "interval": "basic (reflected percentile)", "resamples": int(resamples), "n_valid": int(len(valid)),
             "n_converged": int(len(valid)), "failed": int(resamples - len(valid)), "seed": seed,
             "gamma_ci95": interval, "gamma_std": float(valid.std(ddof=1)) if len(valid) > 1 else None,
-            "replicate_mean": float(valid.mean()) if len(valid) else None}
+            "replicate_mean": float(valid.mean()) if len(valid) else None,
+            # Kept so that two laws' exponents can be contrasted (`gamma_contrast`).
+            "gamma_replicates": [round(float(g), 8) for g in valid]}
+
+
+def gamma_contrast(first: dict[str, Any] | None, second: dict[str, Any] | None) -> dict[str, Any]:
+    """γ_second / γ_first and γ_second − γ_first with 95% percentile intervals, from the two
+    laws' bootstrap replicates (`bootstrap`'s `gamma_replicates`). The two bootstraps redraw
+    independent runs, so replicate i of one beside replicate i of the other is a draw of the
+    pair; a ratio needs γ_first > 0 and is taken over the pairs that have it (`ratio_n`)."""
+    a = np.asarray((first or {}).get("gamma_replicates") or [], dtype=float)
+    b = np.asarray((second or {}).get("gamma_replicates") or [], dtype=float)
+    n = min(len(a), len(b))
+    if n < 2:
+        return {"error": "too few bootstrap replicates of γ to contrast (need 2 of each)"}
+    a, b = a[:n], b[:n]
+    positive = a > 0
+    out: dict[str, Any] = {"n": int(n), "difference_ci95": [float(v) for v in np.percentile(b - a, [2.5, 97.5])],
+                           "ratio_n": int(positive.sum()), "interval": "percentile over paired replicates"}
+    if positive.sum() >= 2:
+        out["ratio_ci95"] = [float(v) for v in np.percentile(b[positive] / a[positive], [2.5, 97.5])]
+    return out
