@@ -15,7 +15,7 @@ from slmscale.lm.model import Llama, ModelShape, apply_rope, next_token_loss, ro
 from slmscale.lm.sizes import (PRESETS, count_module_params, count_params, flops_per_token, get_preset,
                                swiglu_hidden)
 
-# PAPER.md §2, Table 1: exact totals at vocabulary 502.
+# docs/PAPER.md §2.1 (Table 1): exact totals at vocabulary 502.
 PAPER_TOTALS = {"20m": 20_710_912, "85m": 85_339_392, "155m": 154_680_320,
                 "309m": 308_845_568, "823m": 823_179_264}
 SMALL = ModelShape(vocab_size=30, context=24, layers=2, width=32, heads=2, ffn_hidden=64)

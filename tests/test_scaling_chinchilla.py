@@ -1,5 +1,5 @@
 """Chinchilla (Hoffmann et al. 2022, Approach 3) and Kaplan et al. 2020 fits, checked against
-the Epoch AI replication (Besiroglu et al. 2024) on its 240 digitised points (SCALING_FITS.md §2, §7)."""
+the Epoch AI replication (Besiroglu et al. 2024) on its 240 digitised points (docs/PAPER.md §4.6)."""
 
 import itertools
 from pathlib import Path
@@ -53,7 +53,7 @@ def test_grid_fit_reproduces_epoch(epoch, grid_fit):
         assert grid_fit.params[name] == pytest.approx(EPOCH_GRID_FIT[name], rel=1e-3)
     for name in ("E", "alpha", "beta"):
         assert grid_fit.params[name] == pytest.approx(EPOCH_GRID_FIT[name], abs=2e-4)
-    # SCALING_FITS §7: summed Huber 0.00102 at the optimum; a worse local minimum exists.
+    # docs/PAPER.md §4.6: summed Huber 0.00102 at the optimum; a worse local minimum exists.
     assert grid_fit.objective == pytest.approx(0.00102, rel=0.01)
     polished = grid_fit.extra["polished"]
     assert len(polished) >= 2 and all(grid_fit.objective <= p["objective"] for p in polished)
@@ -198,7 +198,7 @@ def test_fixed_and_tied_exponents(epoch, grid_fit):
 
 def test_compute_optimal_and_frontier():
     hoffmann = to_params(HOFFMANN_START[0])
-    assert compute_optimal(hoffmann)["a"] == pytest.approx(0.4565, abs=5e-5)  # SCALING_FITS §1
+    assert compute_optimal(hoffmann)["a"] == pytest.approx(0.4565, abs=5e-5)  # docs/PAPER.md §4.5
     chinchilla_flops = np.array([5.88e23])
     assert frontier(EPOCH_ESTIMATE, chinchilla_flops)["tokens_per_param"][0] == pytest.approx(18.3, abs=0.1)
     line = frontier(hoffmann, chinchilla_flops)

@@ -180,9 +180,9 @@ def test_world_text_and_benchmarks(tmp_path):
     from slmscale.world.generate import build_world
     world = tmp_path / "world"
     build_world(world, load_config(WorldConfig, ROOT / "configs" / "world" / "tiny.yaml"))
-    for alphabet in ("chars", "phonemes"):
+    for alphabet in ("chars", "subwords", "phonemes"):
         units = tmp_path / alphabet
-        meta = tokenize_text(world / "text.jsonl", units, TextUnitsConfig(alphabet=alphabet))
+        meta = tokenize_text(world / "text.jsonl", units, TextUnitsConfig(alphabet=alphabet, subword_vocab=300))
         assert set(meta["splits"]) == {"train", "valid", "test"}
         for bench in sorted((world / "benchmarks").glob("*.jsonl")):
             out = tmp_path / f"{alphabet}-{bench.stem}"
@@ -191,3 +191,23 @@ def test_world_text_and_benchmarks(tmp_path):
             assert ids[0].endswith("/positive") and ids[1].endswith("/negative") and len(ids) % 2 == 0
             tokens = np.concatenate([u for _, u in iter_utterances(out, bench.stem)])
             assert tokens.max() < meta["eos_id"]
+
+
+def test_subwords_spell_every_text_and_nonword_and_train_the_same_model_twice(tmp_path, text_jsonl):
+    # BPE pieces as text LMs read them; the letters are pieces, so a nonword is spelled, never unknown.
+    cfg = TextUnitsConfig(alphabet="subwords", subword_vocab=40)
+    meta = tokenize_text(text_jsonl, tmp_path / "a", cfg)
+    vocab = read_vocab(tmp_path / "a")
+    assert meta["vocab_size"] == len(vocab.symbols) + 2 and vocab.model
+    assert set(LETTERS.replace(" ", "")) <= {p.lstrip("▁") for p in vocab.symbols}
+    spelled = {i: text.replace("▁", " ").strip() for i, text in decode(tmp_path / "a", "train").items()}
+    assert spelled["s1"] == "there was once a little pony named ella"
+    assert meta["splits"]["train"]["tokens_per_character"] < 1  # pieces are longer than letters
+    bench = tmp_path / "lexical.jsonl"
+    write_jsonl(bench, [{"id": "w1", "positive": "pony", "negative": "blorf"}])
+    encode_benchmark(bench, tmp_path / "a", tmp_path / "bench")
+    assert decode(tmp_path / "bench", "lexical")["w1/negative"].replace("▁", "") == "blorf"
+    tokenize_text(text_jsonl, tmp_path / "b", cfg)
+    assert (tmp_path / "a" / "vocab.json").read_bytes() == (tmp_path / "b" / "vocab.json").read_bytes()
+    other = tokenize_text(text_jsonl, tmp_path / "c", TextUnitsConfig(alphabet="subwords", subword_vocab=45))
+    assert other["tokenizer_fingerprint"] != meta["tokenizer_fingerprint"]

@@ -74,7 +74,7 @@ def test_espeak_rejects_bad_voices(espeak):
     assert {"en-us", "en-us+m1", "en-us+m3", "en-us+m7"} <= set(espeak.voices())
     for voice in espeak.default_corpus_voices + espeak.default_benchmark_voices:
         espeak.check_voice(voice)
-        assert "+f" not in voice  # male voices only by default (DERISK §3.3)
+        assert "+f" not in voice  # male voices only by default (docs/DESIGN.md §5.2)
 
 
 def test_espeak_end_pause_adds_silence():

@@ -1,10 +1,11 @@
 """Worker processes that each use one thread.
 
 A pool of N single-job workers already fills N cores; BLAS/OpenMP thread pools
-inside each worker only oversubscribe them. Measured in shared/DERISK.md §2: two
-workers with default OpenBLAS threading ran 5-7x slower on the 2-core machine.
-The limits must be in the environment before a worker imports numpy, so they are
-set around the pool's start-up and the parent's own values restored at once.
+inside each worker only oversubscribe them. Measured before the project started
+(docs/DESIGN.md §5.1): two workers with default OpenBLAS threading ran 5-7x slower
+on the 2-core machine. The limits must be in the environment before a worker imports
+numpy, so they are set around the pool's start-up and the parent's own values restored
+at once.
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
 """From one score per input to a task's accuracies, following the ZeroSpeech 2021 scorer.
 
 Each trial scores 1 when the positive's score is higher, 0.5 on a tie and 0 otherwise;
-a pair's value is the mean over its voices; accuracies are means over pairs (BENCHMARKS.md
-§1). sWUGGY adds frequency bands (0 = out of vocabulary) and lengths, and the in-vocabulary
+a pair's value is the mean over its voices; accuracies are means over pairs (docs/PAPER.md
+§6.2). sWUGGY adds frequency bands (0 = out of vocabulary) and lengths, and the in-vocabulary
 accuracy the official scorer reports; sBLIMP adds types, subtypes and the macro average
-over types that Cuervo & Marxer report as "sBLIMP" (PAPER.md §5).
+over types that Cuervo & Marxer report as "sBLIMP" (docs/PAPER.md §5.1).
 
 Every accuracy comes with a 95% percentile-bootstrap interval over pairs; the macro's
 bootstrap resamples within each type, so every type keeps its weight.
 
-Because the mean per-unit score favours the longer member of a pair (DERISK.md §4.3),
+Because the mean per-unit score favours the longer member of a pair (docs/DESIGN.md §5.4),
 trials are also split by which side has more tokens: a model that only rewards length
 scores near 100% on one split and near 0% on the other.
 """

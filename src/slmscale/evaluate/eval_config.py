@@ -11,7 +11,7 @@ class EvalConfig:
     """How a run is scored on zero-shot benchmarks."""
 
     score: Literal["mean", "sum"] = "mean"
-    """The headline score of a file: mean per-unit log-likelihood (the paper's, PAPER.md §5) or
+    """The headline score of a file: mean per-unit log-likelihood (the paper's, docs/PAPER.md §5.1) or
     the sum. Both are always computed and recorded; this one names the flat metrics without a
     suffix and goes into --write-scores files."""
     tokens_per_batch: int = 16384

@@ -1,6 +1,6 @@
 """Benchmark layouts on disk, read into one form: tasks of (positive, negative) trials.
 
-A benchmark is data plus pairing rules (BENCHMARKS.md §0): every file (or text) gets one
+A benchmark is data plus pairing rules (docs/PAPER.md §6.1): every file (or text) gets one
 score, and a trial is won when its positive outscores its negative. What differs between
 layouts is only how files are found and paired, always by explicit ids, never by file order:
 

@@ -1,6 +1,6 @@
 """Per-token log-likelihoods of whole utterances under a unit LM, batched.
 
-Each utterance is scored as the paper's released evaluation does (PAPER.md §5): EOS is
+Each utterance is scored as the paper's released evaluation does (docs/PAPER.md §5.1): EOS is
 prepended as BOS, every unit is scored, and no terminal EOS is scored, so the score
 depends on the utterance alone, not on where it would end.
 

@@ -1,4 +1,4 @@
-"""ZeroSpeech-style score files: one `<file stem> <score>` line per file (BENCHMARKS.md §1).
+"""ZeroSpeech-style score files: one `<file stem> <score>` line per file (docs/PAPER.md §6.4).
 
 `score_submission` scores such files against a benchmark with no model, so results of
 other toolkits (or of the official submission format) are aggregated by the same code;

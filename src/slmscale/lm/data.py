@@ -1,6 +1,6 @@
 """Training and evaluation windows over a unit stream.
 
-Training windows follow the paper's nanoGPT-style loader (PAPER.md §2, [R]): windows
+Training windows follow the paper's nanoGPT-style loader (docs/PAPER.md §2.5): windows
 of context + 1 tokens from the concatenated stream, utterances separated by EOS, no
 padding. The windows of update `u` are a pure function of (seed, u), so a resumed
 run and a run split over DDP ranks draw exactly the same data as an uninterrupted

@@ -1,4 +1,4 @@
-"""The paper's unit LM: a Llama decoder (PAPER.md §2, "Architecture").
+"""The paper's unit LM: a Llama decoder (docs/PAPER.md §2.2).
 
 Pre-norm RMSNorm (eps 1e-5), RoPE (theta 10,000), SwiGLU MLP, no biases, no GQA,
 no dropout, tied input/output embeddings; init N(0, 0.02) with the two residual

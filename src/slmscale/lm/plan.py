@@ -17,7 +17,7 @@ from slmscale.lm.train_config import TrainConfig
 
 # bf16 autocast on a CPU without native bf16 matmuls (AVX2, no AVX512-BF16/AMX) made a
 # training step about 10x slower at every tiny size (benchmarks/RESULTS.md, train-speed);
-# on CPUs with them it pays from this width up (DERISK.md §4.1: 1.5x at d128, 1.8x at d256).
+# on CPUs with them it pays from this width up (docs/DESIGN.md §5.3: 1.5x at d128, 1.8x at d256).
 CPU_BF16_MIN_WIDTH = 128
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -80,7 +80,7 @@ class RunPlan:
         return min(self.tokens_per_update, self.tokens - update * self.tokens_per_update)
 
     def lr_at(self, update: int) -> float:
-        """Linear warmup to the peak, then a half-cycle cosine to final_lr (PAPER.md §2)."""
+        """Linear warmup to the peak, then a half-cycle cosine to final_lr (docs/PAPER.md §2.3)."""
         if update < self.warmup_updates:
             return self.lr * (update + 1) / self.warmup_updates
         progress = (update - self.warmup_updates) / max(1, self.updates - self.warmup_updates)

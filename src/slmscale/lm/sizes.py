@@ -1,6 +1,6 @@
 """Model sizes: the paper's five presets and a tiny CPU ladder from one knob.
 
-Paper presets (PAPER.md §2, Table 1, with the FFN sizes and batch sizes of the
+Paper presets (docs/PAPER.md §2.1, Table 1, with the FFN sizes and batch sizes of the
 released configs): context 2050, peak LR 5e-4, sequences per update 64/128/256/252/456.
 
 The tiny ladder (`tiny-L1` ... `tiny-L7`) turns one knob, the depth L, into a whole
@@ -16,8 +16,8 @@ Peak LR 0.016/sqrt(L), from a sweep on MFCC units of the demo corpus (docs/LOG.m
 paper's 5e-4, as expected for models this small and budgets this short.
 
 FLOPs: C = 6·N·D with N the *total* parameter count, the convention behind the
-paper's size names and Pythia's compute axis (SCALING_FITS.md); the attention term
-adds 12·layers·width·context per token ([R] MFU formula in PAPER.md §2).
+paper's size names and Pythia's compute axis (docs/PAPER.md §2.6); the attention term
+adds 12·layers·width·context per token (the authors' MFU formula, docs/PAPER.md §2.6).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from slmscale.lm.model import ModelShape
 
-PAPER_VOCAB = 502  # 500 HuBERT units + EOS + PAD (PAPER.md §1)
+PAPER_VOCAB = 502  # 500 HuBERT units + EOS + PAD (docs/PAPER.md §1)
 PAPER_CONTEXT = 2050
 TINY_CONTEXT = 256
 TINY_DEPTHS = range(1, 8)

@@ -1,6 +1,6 @@
 """`train(units_dir, run_dir, cfg)`: one unit LM trained to exactly D tokens.
 
-The run dir (DESIGN.md) holds `train.yaml` (the resolved config), `run.json` (the
+The run dir (docs/DESIGN.md §4.8) holds `train.yaml` (the resolved config), `run.json` (the
 run record, status `running` -> `completed` / `failed`), `metrics.jsonl` (training
 and validation rows), `checkpoint/` (resumable state), and at the end the HF layout
 `config.json` + `model.safetensors`. Rerunning the same command resumes from the last
@@ -253,7 +253,7 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
 
 
 def _adamw(model: Llama, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """Weight decay on matrices (embedding, projections), not on norm gains (PAPER.md §2, [R])."""
+    """Weight decay on matrices (embedding, projections), not on norm gains (docs/PAPER.md §2.3)."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -112,6 +112,10 @@ def _not_identified(report: dict[str, Any], variant: str | None) -> dict[str, st
     return {name: v["why"] for name, v in (fit.get("identified") or {}).items() if not v["identified"]}
 
 
+def _on(variant: str | None) -> str:
+    return f" on {variant}" if variant else ""
+
+
 def loss_law(ctx: _Context) -> dict[str, Any]:
     """The main speech variant's Chinchilla law explains its runs (R² on log loss) and predicts the
     held-out largest-compute runs within the checks' threshold (3%)."""
@@ -121,7 +125,7 @@ def loss_law(ctx: _Context) -> dict[str, Any]:
                "max_abs_relative_error": ext.get("value"), "mean_abs_relative_error": ext.get("mean"),
                "extrapolation_threshold": ext.get("threshold"), "n_heldout": ext.get("n_heldout"),
                "not_identified": _not_identified(ctx.report, main)}
-    claim = f"Loss follows the Chinchilla law (paper: it fits speech LMs' loss, Table 5) on {main}"
+    claim = f"Loss follows the Chinchilla law (paper: it fits speech LMs' loss, Table 5){_on(main)}"
     if r2.get("value") is None:
         return _finding("loss_law", None, f"{claim}: no law fitted", numbers, r2.get("why"))
     fits = r2["value"] >= R2_LOG_TARGET
@@ -194,7 +198,7 @@ def downstream_growth(ctx: _Context) -> dict[str, Any]:
     main = ctx.report.get("main_variant")
     runs = single_epoch_runs(ctx.report, main) if main else []
     numbers: dict[str, Any] = {"variant": main, "gamma": _gammas(ctx.report, main)}
-    claim = f"Downstream accuracy grows with compute (paper: on every benchmark) on {main}"
+    claim = f"Downstream accuracy grows with compute (paper: on every benchmark){_on(main)}"
     if len(runs) < 2 or _flops(runs[0]) == _flops(runs[-1]):
         why = f"{len(runs)} single-epoch run(s) of {main}" + (", all at one compute" if len(runs) > 1 else "")
         return _finding("downstream_growth", None, f"{claim}: no two budgets", numbers, why)

@@ -1,4 +1,4 @@
-"""The results table that scaling fits read: one row per training run (DESIGN.md).
+"""The results table that scaling fits read: one row per training run (docs/DESIGN.md §4.10).
 
 Required: `params` (total parameters N) and `tokens` (training tokens D) or `flops`
 (then D = C/6N, as Epoch AI does for the digitised Chinchilla points). Optional: `loss`,

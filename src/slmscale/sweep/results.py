@@ -1,7 +1,7 @@
 """SWEEP/results.csv, rebuilt from the run records every time (never appended to).
 
 One row per run of the sweep, whatever its state: the fits read `params`, `tokens`, `loss`,
-`unique_tokens`, `flops` and the metric columns (DESIGN.md); a run that failed or is not done
+`unique_tokens`, `flops` and the metric columns (docs/DESIGN.md §4.10); a run that failed or is not done
 has its status and error and empty results, never a guessed value.
 
 `unique_tokens` is always the U a run draws its windows from: its own unique_tokens, else the

@@ -4,7 +4,7 @@ A sweep names its data **variants** (a units dir each: raw units of a corpus, un
 the text arm) and one or more **grids**, each a product variants x sizes x token budgets x
 epochs. The same run in two grids (the main grid and a corpus comparison at equal tokens) is
 one run. Budgets are absolute (`tokens`) or tokens per parameter (`tokens_per_param`, D/N
-as in the paper's grid, PAPER.md §2); `epochs` > 1 trains on D/epochs unique tokens (the
+as in the paper's grid, docs/PAPER.md §2.7); `epochs` > 1 trains on D/epochs unique tokens (the
 data-constrained runs).
 """
 

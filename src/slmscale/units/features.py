@@ -9,7 +9,7 @@ Every kind goes through the same two post-processing steps, in this order:
    averaging because averaging is a low-pass filter over time: a 40 ms frame
    that spans a transition would be reduced to the midpoint of the two sounds,
    while concatenation lets k-means see the trajectory. The cost (a larger dim)
-   is negligible for k-means assignment (DERISK §3). Trailing native frames
+   is negligible for k-means assignment (docs/DESIGN.md §5.2). Trailing native frames
    that do not fill a whole stack are dropped (at most 30 ms of audio).
 
 Framing of mfcc/logmel is not centred: a 25 ms window every 10 ms, so an
@@ -31,7 +31,7 @@ WINDOW_SECONDS = 0.025
 HOP_SECONDS = 0.010
 """Hop of mfcc/logmel (10 ms, i.e. a native rate of 100 Hz)."""
 MFCC_MEL_BANDS = 40
-"""Mel bands under the MFCC DCT (as DERISK §3 measured)."""
+"""Mel bands under the MFCC DCT (as in the de-risking measurement, docs/DESIGN.md §5.2)."""
 DELTA_WIDTH = 9
 """Regression window of the Δ and ΔΔ coefficients (4 frames each side)."""
 LOG_FLOOR = 1e-10

@@ -1,6 +1,6 @@
 """k-means on feature frames (faiss) and batched nearest-centroid assignment.
 
-faiss over scikit-learn: DERISK.md §3 measured faiss training k=200 on 300k x 39
+faiss over scikit-learn: docs/DESIGN.md §5.2 records faiss training k=200 on 300k x 39
 frames in under 2 s on this machine. faiss silently subsamples its input to
 `max_points_per_centroid * k` points (256 by default), so the limit is raised:
 the caller already drew the sample it wants clustered.

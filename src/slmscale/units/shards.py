@@ -1,4 +1,4 @@
-"""The units dir format every LM stage reads (DESIGN.md).
+"""The units dir format every LM stage reads (docs/DESIGN.md §4.5).
 
     UNITS/<split>.bin   uint16 token stream, every utterance ended by EOS
     UNITS/<split>.idx   int64 offsets of utterance starts, plus the total length last
@@ -10,7 +10,7 @@
 
 Memory-mapped reads: an LM stage samples random windows from `<split>.bin`
 without loading it. Vocabulary: units 0..k-1, then EOS = k and PAD = k+1 as in
-the paper (PAPER.md §1), so vocab_size = k + 2.
+the paper (docs/PAPER.md §1), so vocab_size = k + 2.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The text arm: a world's text (characters or espeak-ng phonemes) as a units dir, so the
-same trainer, evaluator and fits serve text and speech LMs (PAPER.md Figures 2 and 4).
+same trainer, evaluator and fits serve text and speech LMs (docs/PAPER.md §5.2, Figures 2 and 4).
 
 Alphabets (each symbol one unit; EOS and PAD follow the symbols as for speech units):
 
@@ -11,11 +11,17 @@ Alphabets (each symbol one unit; EOS and PAD follow the symbols as for speech un
   words; runs of spaces collapse. Any other character (a digit, a letter outside a-z after
   accent stripping) is an error naming the record and the character: it has no spelling
   in the alphabet, and guessing one (e.g. for digits) would silently change the text.
+- `subwords`: the `chars` text (no punctuation) cut into SentencePiece BPE pieces learned on the
+  train split (`subword_vocab` pieces, every letter one of them, so any word, a nonword too, is
+  spelled without an unknown piece), as the paper's text LMs read BPE tokens: a token then carries
+  about a word, where a character carries a fraction of one. The trained model is stored in
+  vocab.json, so benchmarks are cut the same way.
 - `phonemes`: espeak-ng's en-us IPA (what the synthesizer speaks), stress marks removed,
   split into phoneme symbols: a length mark or combining diacritic stays with its phoneme
   ("iː", "n̩"), and diphthongs and affricates are one symbol ("aɪ", "tʃ"). Word boundaries
-  are off by default, as in DERISK's phoneme topline (42 IPA symbols): the speech arm's
-  units do not mark them either. With `word_boundaries` on, a space symbol separates words.
+  are off by default, as in the de-risking phoneme topline (42 IPA symbols, docs/DESIGN.md
+  §5.4): the speech arm's units do not mark them either. With `word_boundaries` on, a space
+  symbol separates words.
   The vocabulary is the symbols of the train split, sorted.
 
 Outputs: UNITS/<split>.bin/.idx/.ids (one utterance per record), UNITS/vocab.json (the
@@ -31,6 +37,7 @@ the vocab.json of the text units dir so both share ids; a symbol outside it is a
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -66,12 +73,17 @@ WORD_BOUNDARY = " "
 
 @dataclass(frozen=True)
 class TextUnitsConfig:
-    alphabet: Literal["chars", "phonemes"] = "chars"
-    """`chars`: lowercase letters, space, apostrophe; `phonemes`: espeak-ng IPA phonemes."""
+    alphabet: Literal["chars", "subwords", "phonemes"] = "chars"
+    """`chars`: lowercase letters, space, apostrophe; `subwords`: BPE pieces of that text (like text
+    LMs' tokens); `phonemes`: espeak-ng IPA phonemes."""
+    subword_vocab: int = 1000
+    """subwords only: BPE pieces learned on the train split (letters included)."""
+    seed: int = 0
+    """subwords only: seed of SentencePiece's trainer."""
     punctuation: bool = False
     """chars only: keep . , ! ? " as symbols (off: they become spaces, as speech has no marks)."""
     word_boundaries: bool = False
-    """phonemes only: a space symbol between words (off, as in DERISK's phoneme topline)."""
+    """phonemes only: a space symbol between words (off, as in the de-risking phoneme topline)."""
     voice: str = "en-us"
     """phonemes only: the espeak-ng voice whose pronunciations are used."""
 
@@ -82,14 +94,18 @@ class Vocab:
     symbols: tuple[str, ...]
     """Symbol i has id i; EOS = len(symbols), PAD = len(symbols) + 1."""
     config: TextUnitsConfig
+    model: bytes = b""
+    """subwords only: the SentencePiece model that cuts text into `symbols`."""
 
     @property
     def eos_id(self) -> int:
         return len(self.symbols)
 
     def fingerprint(self) -> str:
-        data = json.dumps({"symbols": self.symbols, "config": to_dict(self.config)}, sort_keys=True)
-        return hashlib.sha256(data.encode()).hexdigest()[:16]
+        described = {"symbols": self.symbols, "config": to_dict(self.config)}
+        if self.model:  # the segmentation, not only the pieces, decides the ids of a text
+            described["model"] = hashlib.sha256(self.model).hexdigest()
+        return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
 
     def ids(self, symbols: list[str], where: str) -> list[int]:
         index = {s: i for i, s in enumerate(self.symbols)}
@@ -103,7 +119,8 @@ class Vocab:
 
     def to_json(self) -> dict[str, Any]:
         return {"symbols": list(self.symbols), "eos_id": self.eos_id, "pad_id": self.eos_id + 1,
-                "vocab_size": self.eos_id + 2, "fingerprint": self.fingerprint(), "config": to_dict(self.config)}
+                "vocab_size": self.eos_id + 2, "fingerprint": self.fingerprint(), "config": to_dict(self.config),
+                **({"subword_model": base64.b64encode(self.model).decode()} if self.model else {})}
 
 
 def read_vocab(path: str | Path) -> Vocab:
@@ -113,8 +130,9 @@ def read_vocab(path: str | Path) -> Vocab:
         path = path / VOCAB_FILE
     try:
         data = json.loads(path.read_text())
-        return Vocab(tuple(data["symbols"]), from_dict(TextUnitsConfig, data["config"]))
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        return Vocab(tuple(data["symbols"]), from_dict(TextUnitsConfig, data["config"]),
+                     base64.b64decode(data.get("subword_model", "")))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise StageError(f"{path}: not a text units vocabulary ({err})") from None
 
 
@@ -165,10 +183,14 @@ def arpabet_symbols(phones: str) -> list[str]:
         raise StageError(str(err)) from None
 
 
-def symbolizer(cfg: TextUnitsConfig) -> Callable[[str, str], list[str]]:
-    """A function (text, where) -> symbols for this config."""
+def symbolizer(cfg: TextUnitsConfig, model: bytes = b"") -> Callable[[str, str], list[str]]:
+    """A function (text, where) -> symbols for this config (`model`: the subwords' SentencePiece model)."""
     if cfg.alphabet == "chars":
         return lambda text, where: char_symbols(text, cfg.punctuation, where)
+    if cfg.alphabet == "subwords":
+        import sentencepiece as spm
+        processor = spm.SentencePieceProcessor(model_proto=model)
+        return lambda text, where: processor.encode("".join(char_symbols(text, False, where)), out_type=str)
     from slmscale.audio.espeak import EspeakBackend
     backend = EspeakBackend()
     backend.check_voice(cfg.voice)
@@ -192,6 +214,46 @@ def _read_text_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def train_subwords(texts: list[str], cfg: TextUnitsConfig, where: str) -> bytes:
+    """A SentencePiece BPE model of `subword_vocab` pieces over the chars text of `texts`; every
+    letter is a required piece, so no text of the alphabet meets an unknown one."""
+    import io
+
+    import sentencepiece as spm
+    model = io.BytesIO()
+    spm.set_random_generator_seed(cfg.seed)
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(texts), model_writer=model, model_type="bpe", vocab_size=cfg.subword_vocab,
+            character_coverage=1.0, required_chars=LETTERS.replace(" ", ""), byte_fallback=False,
+            normalization_rule_name="identity", num_threads=1, unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
+            hard_vocab_limit=False, minloglevel=2)
+    except RuntimeError as err:
+        raise StageError(f"{where}: subword training failed with subword_vocab {cfg.subword_vocab}: "
+                         f"{str(err).strip().splitlines()[-1]}") from None
+    return model.getvalue()
+
+
+def _train_records(records: list[dict[str, Any]], cfg: TextUnitsConfig, text_jsonl: Path) -> list[dict[str, Any]]:
+    train = [r for r in records if r["split"] == "train"]
+    if not train:
+        raise StageError(f"{text_jsonl}: no train records to build the {cfg.alphabet} vocabulary from")
+    return train
+
+
+def _inventory(cfg: TextUnitsConfig, records: list[dict[str, Any]], symbols: list[list[str]], model: bytes,
+               text_jsonl: Path) -> tuple[str, ...]:
+    """The symbols of a text units dir in id order."""
+    if cfg.alphabet == "chars":
+        return tuple(LETTERS + (PUNCTUATION if cfg.punctuation else ""))
+    if cfg.alphabet == "subwords":
+        import sentencepiece as spm
+        processor = spm.SentencePieceProcessor(model_proto=model)
+        return tuple(processor.id_to_piece(i) for i in range(processor.get_piece_size()))
+    _train_records(records, cfg, text_jsonl)
+    return tuple(sorted({s for r, syms in zip(records, symbols) if r["split"] == "train" for s in syms}))
+
+
 def tokenize_text(text_jsonl: str | Path, out_dir: str | Path, cfg: TextUnitsConfig) -> dict[str, Any]:
     """A text.jsonl (id, text, kind, split) as a units dir; returns its meta."""
     text_jsonl, out_dir = Path(text_jsonl), Path(out_dir)
@@ -201,15 +263,14 @@ def tokenize_text(text_jsonl: str | Path, out_dir: str | Path, cfg: TextUnitsCon
     if check_output_dir(out_dir, stamp):
         log.info("%s is already complete; skipping", out_dir)
         return json.loads((out_dir / "meta.json").read_text())
-    to_symbols = symbolizer(cfg)
+    model = b""
+    if cfg.alphabet == "subwords":
+        model = train_subwords(["".join(char_symbols(r["text"], False, r["where"]))
+                                for r in _train_records(records, cfg, text_jsonl)], cfg, str(text_jsonl))
+    to_symbols = symbolizer(cfg, model)
     symbols = [to_symbols(r["text"], r["where"]) for r in progress(records, f"{cfg.alphabet} of texts", unit="text")]
-    if cfg.alphabet == "chars":
-        inventory = tuple(LETTERS + (PUNCTUATION if cfg.punctuation else ""))
-    else:
-        inventory = tuple(sorted({s for r, syms in zip(records, symbols) if r["split"] == "train" for s in syms}))
-        if not inventory:
-            raise StageError(f"{text_jsonl}: no train records to build the phoneme vocabulary from")
-    vocab = Vocab(inventory, cfg)
+    inventory = _inventory(cfg, records, symbols, model, text_jsonl)
+    vocab = Vocab(inventory, cfg, model)
     splits: dict[str, Any] = {}
     with atomic_dir(out_dir) as tmp:
         for split in SPLITS:
@@ -265,7 +326,7 @@ def encode_benchmark(benchmark_jsonl: str | Path, vocab_path: str | Path, out_di
     stamp = f"{vocab.fingerprint()}:{hashlib.sha256(benchmark_jsonl.read_bytes()).hexdigest()[:16]}"
     if check_output_dir(out_dir, stamp):
         return json.loads((out_dir / "meta.json").read_text())
-    to_symbols = symbolizer(vocab.config)
+    to_symbols = symbolizer(vocab.config, vocab.model)
     with atomic_dir(out_dir) as tmp:
         writer = ShardWriter(tmp, name, eos_id=vocab.eos_id)
         try:

@@ -40,7 +40,7 @@ class TokenizerConfig:
     features: FeatureSpec = FeatureSpec()
     """The frame features clustered (kind mfcc|logmel|hubert, frame rate, CMVN, HuBERT path and layer)."""
     k: int = 200
-    """Number of k-means clusters = speech units (DERISK.md §3: k=200 beat k=50 on minimal pairs)."""
+    """Number of k-means clusters = speech units (docs/DESIGN.md §5.2: k=200 beat k=50 on minimal pairs)."""
     frames_sample: int = 300_000
     """Frames drawn at random (with `seed`) from the train split to fit k-means on."""
     kmeans_iterations: int = 25

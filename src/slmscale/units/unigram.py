@@ -1,5 +1,5 @@
 """Unigram tokenization over units: a SentencePiece unigram model whose "characters"
-are speech units (PAPER.md §7, Figure 5 / Table 5: vocabulary 5000 over HuBERT units).
+are speech units (docs/PAPER.md §8, Figure 5 / Table 5: vocabulary 5000 over HuBERT units).
 
 Each unit becomes one Unicode character, and each utterance one sentencepiece sentence
 (its EOS is not part of the text; the encoded dir gets its own). The characters are not

@@ -7,7 +7,7 @@ speech, reported speech or as a narrator's general fact), this/these, every and
 many, there was/were, a subject with a prepositional phrase, reflexives,
 do-support negation, some/any, irregular plurals. A measurement of an earlier
 version found present-tense agreement and determiner-noun number unlearnable
-when rare (shared/DERISK.md), so they are frequent here.
+when rare (docs/DESIGN.md §5.4), so they are frequent here.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Every pair differs in one or two words (three for "did not see any" / "saw any")
 Each paradigm has two `form`s (the two values of the contrast it tests:
 singular/plural, masculine/feminine, past/present, subject/object) in exactly
 equal numbers, because scoring by mean NLL favours the longer member of a pair
-and only a balanced set exposes that bias (shared/DERISK.md §5.3). `longer`
+and only a balanced set exposes that bias (docs/DESIGN.md §5.4). `longer`
 records which member has more letters. Every word of a positive occurs in the
 training text (candidates using a word it lacks are drawn again), so a pair tests
 the construction and not an unseen word.
