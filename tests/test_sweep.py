@@ -182,3 +182,30 @@ def test_two_drivers_never_train_the_same_run_at_once(tmp_path):
     for run_dir in sweep.glob("runs/*"):
         updates = _updates(run_dir)
         assert len(updates) == len(set(updates)), f"{run_dir.name} was trained by two processes"
+
+
+def test_a_variants_own_train_overrides_reach_its_runs_only(tmp_path):
+    from dataclasses import asdict
+
+    from slmscale.config import fingerprint
+    from slmscale.sweep.worker import run_stamp, train_config
+    path = _config(tmp_path, [{"name": "main", "variants": ["raw", "small"], "sizes": ["tiny-L1"], "tokens": [512]}])
+    data = yaml.safe_load(path.read_text())
+    data["variants"].append({"name": "small", "units": "units", "corpus": "all", "tokenizer": "raw",
+                             "train": ["tokens_per_update=64"]})
+    path.write_text(yaml.safe_dump(data))
+    cfg = load_config(SweepConfig, path)
+    specs = {s.variant: s for s in expand(cfg, tmp_path)}
+    assert train_config(specs["small"], cfg, "fp32").tokens_per_update == 64
+    assert train_config(specs["raw"], cfg, "fp32").tokens_per_update == 256  # the sweep's TRAIN
+    # A run of a variant without overrides keeps the stamp it had before variants could have them,
+    # so no finished sweep retrains.
+    raw = specs["raw"]
+    old = fingerprint({"spec": {k: v for k, v in asdict(raw).items() if k not in ("grids", "train")},
+                       "train": list(cfg.train), "eval": list(cfg.eval), "benchmarks": list(cfg.benchmarks),
+                       "seed": cfg.seed})
+    assert run_stamp(raw, cfg) == old and run_stamp(specs["small"], cfg) != run_stamp(raw, cfg)
+    data["variants"][1]["train"] = ["precision=bf16"]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="precision is chosen once per sweep"):
+        load_config(SweepConfig, path)

@@ -72,7 +72,8 @@ def _sweep_config(cfg: StudyConfig, out: Path, used: set[str]) -> dict[str, Any]
         return to_dict(dataclasses.replace(cfg.sweep, variants=cfg.prepared, benchmarks=cfg.benchmarks))
     labels = {"raw": ("all", "raw"), "stories": ("stories", "raw"), "sentences": ("sentences", "raw"),
               "unigram": ("all", "unigram"), "text": ("all", cfg.text.alphabet)}
-    variants = [Variant(name, str(out / "units" / name), *labels[name]) for name in STUDY_VARIANTS if name in used]
+    variants = [Variant(name, str(out / "units" / name), *labels[name], train=cfg.text_train if name == "text" else ())
+                for name in STUDY_VARIANTS if name in used]
     benchmarks = out / "speech" / "benchmarks"
     sweep = dataclasses.replace(
         cfg.sweep, variants=tuple(variants),

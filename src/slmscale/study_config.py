@@ -34,7 +34,9 @@ TINY_SWEEP = SweepConfig(
     grids=(Grid("main", ("raw",), TINY_SIZES, tokens=(250_000, 500_000, 1_000_000)),
            Grid("corpus", ("stories", "sentences"), TINY_SIZES, tokens=(250_000,)),
            Grid("unigram", ("unigram",), TINY_SIZES, tokens=(250_000, 500_000)),
-           Grid("text", ("text",), TINY_SIZES, tokens=(250_000, 500_000))),
+           # The text arm in subwords: the world's text is about 130k tokens of them, so single-epoch
+           # budgets up to 120k (docs/LOG.md, 2026-12-04: text-arm pilots).
+           Grid("text", ("text",), TINY_SIZES, tokens=(30_000, 60_000, 120_000))),
     # Validation once at the end and a short checkpoint interval: at 60-250 updates per run the
     # trainer's default of 10 validations would cost about half of the training itself.
     train=("eval_every=1000", "eval_tokens=65536", "checkpoint_every=50"))
@@ -86,8 +88,12 @@ class StudyConfig:
     """The speech tokenizer (slmscale tokenizer train)."""
     unigram: UnigramConfig = UnigramConfig(vocab_size=1000)
     """The unigram variant (the paper used 5,000 pieces over 500 HuBERT units; 1,000 over 200 MFCC units here)."""
-    text: TextUnitsConfig = TextUnitsConfig()
-    """The text arm's alphabet."""
+    text: TextUnitsConfig = TextUnitsConfig(alphabet="subwords")
+    """The text arm's alphabet: subwords, as text LMs read text (characters learned nothing the unit
+    5-gram does not know at the tiny study's budgets; docs/LOG.md, 2026-12-04)."""
+    text_train: tuple[str, ...] = ("tokens_per_update=1024",)
+    """TrainConfig overrides of the text arm's runs (after sweep.train): its few tokens need a smaller
+    batch to take more than a few dozen updates."""
     story_prefix: str = "story-"
     """Utterance ids of the world's stories start with this (the `stories` variant)."""
     sentence_prefix: str = "sentences-"

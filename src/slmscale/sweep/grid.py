@@ -39,6 +39,8 @@ class RunSpec:
     grids: list[str] = field(default_factory=list)
     corpus: str = ""
     tokenizer: str = ""
+    train: tuple[str, ...] = ()
+    """The variant's own TrainConfig overrides (applied after the sweep's)."""
 
 
 def short_count(n: int) -> str:
@@ -125,7 +127,8 @@ def expand(cfg: SweepConfig, base: str | Path = ".") -> list[RunSpec]:
                             runs[run_id] = RunSpec(
                                 run_id, name, size, tokens, unique, params, flops,
                                 float(flops_per_token(shape, with_attention=True)) * tokens, str(info["dir"]),
-                                info["modality"], [], variants[name].corpus, variants[name].tokenizer)
+                                info["modality"], [], variants[name].corpus, variants[name].tokenizer,
+                                tuple(variants[name].train))
                         if grid.name not in runs[run_id].grids:
                             runs[run_id].grids.append(grid.name)
     if not runs:

@@ -25,6 +25,16 @@ class Variant:
     """Label of the corpus (e.g. stories, sentences, all), a column of results.csv."""
     tokenizer: str = ""
     """Label of the tokenization (e.g. raw, unigram, chars), a column of results.csv."""
+    train: tuple[str, ...] = ()
+    """TrainConfig key=value overrides for this variant's runs, after the sweep's `train`: e.g. a
+    smaller `tokens_per_update` for a text arm, whose data hold few tokens (its runs would otherwise
+    take a few dozen updates). Not `precision`: a sweep trains every run in one."""
+
+    def __post_init__(self) -> None:
+        from slmscale.config import ConfigError
+        if any(item.split("=", 1)[0].strip() == "precision" for item in self.train):
+            raise ConfigError(f"variants ({self.name}).train: precision is chosen once per sweep; set it in the "
+                              "sweep's `train`")
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,9 @@ def load_sweep(sweep_dir: Path) -> tuple[SweepConfig, dict[str, RunSpec]]:
 def run_stamp(spec: RunSpec, cfg: SweepConfig) -> str:
     """What a finished run depends on: its spec and the sweep's train and eval settings."""
     benchmarks = cfg.benchmarks if spec.modality == "audio" else cfg.text_benchmarks
-    return fingerprint({"spec": {k: v for k, v in asdict(spec).items() if k != "grids"},
-                        "train": list(cfg.train), "eval": list(cfg.eval), "benchmarks": list(benchmarks),
+    # The variant's overrides count with the sweep's (so a run without any keeps its old stamp).
+    return fingerprint({"spec": {k: v for k, v in asdict(spec).items() if k not in ("grids", "train")},
+                        "train": [*cfg.train, *spec.train], "eval": list(cfg.eval), "benchmarks": list(benchmarks),
                         "seed": cfg.seed})
 
 
@@ -88,11 +89,11 @@ def run_lock(run_dir: Path) -> Iterator[bool]:
 
 
 def train_config(spec: RunSpec, cfg: SweepConfig, precision: str, threads: int | None = None):
-    """The run's TrainConfig: spec, the sweep's train overrides, and the sweep's one precision
-    (never `auto`, whose per-width rule would mix precisions inside the grid)."""
+    """The run's TrainConfig: spec, the sweep's train overrides, its variant's, and the sweep's one
+    precision (never `auto`, whose per-width rule would mix precisions inside the grid)."""
     from slmscale.lm.train_config import TrainConfig
     train_cfg = TrainConfig(size=spec.size, tokens=spec.tokens, unique_tokens=spec.unique_tokens, seed=cfg.seed)
-    train_cfg = apply_overrides(train_cfg, [*cfg.train, f"precision={precision}"])
+    train_cfg = apply_overrides(train_cfg, [*cfg.train, *spec.train, f"precision={precision}"])
     return apply_overrides(train_cfg, [f"threads={threads}"]) if threads else train_cfg
 
 
