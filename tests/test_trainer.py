@@ -179,3 +179,26 @@ def test_cli_train_then_export_loads_in_transformers(units, tmp_path, capsys):
             assert (hf(tokens).logits - ours(tokens)).abs().max().item() <= 1e-4
     assert main(["train", "--units", str(units), "--tokens", "-5", "--out", str(tmp_path / "bad")]) == 2
     assert "tokens" in capsys.readouterr().err
+
+
+def test_ddp_is_wrapped_before_compile_with_gradients_as_bucket_views(monkeypatch):
+    import socket
+
+    import torch.distributed as dist
+    with socket.socket() as probe:  # a free port: other tests may run a process group beside this one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    try:
+        procs = trainer.distributed.Processes(rank=0, world_size=2, device=torch.device("cpu"))  # the DDP branch
+        model = trainer.Llama(trainer.plan_run(FAST, 30, 10**5).shape)
+        wrapped = trainer._wrap(model, dataclasses.replace(FAST, compile=True), procs)
+        # Compiling the DDP module lets the gradient all-reduce overlap the backward.
+        from torch.nn.parallel import DistributedDataParallel
+        assert isinstance(wrapped._orig_mod, DistributedDataParallel)
+        assert wrapped._orig_mod.gradient_as_bucket_view
+        assert callable(wrapped.no_sync)  # what gradient accumulation calls on the wrapper
+    finally:
+        dist.destroy_process_group()

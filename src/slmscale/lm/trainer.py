@@ -261,14 +261,15 @@ def _adamw(model: Llama, cfg: TrainConfig, device: torch.device) -> torch.optim.
 
 
 def _wrap(model: Llama, cfg: TrainConfig, procs: distributed.Processes) -> torch.nn.Module:
+    """DDP first, then compile the DDP module: compiled inside DDP, the graph would end before the
+    gradient hooks, so the all-reduce could not overlap the backward (torch's DDP + compile notes).
+    Gradients are views into DDP's buckets, saving a copy of every gradient."""
     wrapped: torch.nn.Module = model
-    if cfg.compile:
-        wrapped = torch.compile(model)
     if procs.distributed:
         from torch.nn.parallel import DistributedDataParallel
-        wrapped = DistributedDataParallel(wrapped, device_ids=[procs.device.index]
-                                          if procs.device.type == "cuda" else None)
-    return wrapped
+        wrapped = DistributedDataParallel(model, device_ids=[procs.device.index] if procs.device.type == "cuda"
+                                          else None, gradient_as_bucket_view=True)
+    return torch.compile(wrapped) if cfg.compile else wrapped
 
 
 def _update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, windows: TrainWindows, plan: RunPlan,
