@@ -209,3 +209,29 @@ def test_a_variants_own_train_overrides_reach_its_runs_only(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="precision is chosen once per sweep"):
         load_config(SweepConfig, path)
+
+
+def test_a_run_stopped_by_a_signal_is_interrupted_not_failed_and_the_next_call_finishes_it(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import slmscale.lm.trainer as trainer
+    from slmscale.sweep.sweep import prepare
+    from slmscale.sweep.worker import EXIT_CODES, FAILURE_FILE, INTERRUPTED
+    path = _config(tmp_path, [{"name": "main", "variants": ["raw"], "sizes": ["tiny-L1"], "tokens": [1024]}])
+    sweep = tmp_path / "sweep"
+    prepare(path, sweep)
+    real, calls = trainer._update, []
+
+    def update_then_signal(*args, **kwargs):
+        calls.append(1)
+        out = real(*args, **kwargs)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGUSR1)  # Slurm's --signal before the time limit
+        return out
+
+    monkeypatch.setattr(trainer, "_update", update_then_signal)
+    assert run_one(sweep, "raw-tiny-L1-d1024", threads=1) == INTERRUPTED and EXIT_CODES[INTERRUPTED] == 4
+    assert not (sweep / "runs" / "raw-tiny-L1-d1024" / FAILURE_FILE).exists()
+    monkeypatch.undo()
+    assert run_one(sweep, "raw-tiny-L1-d1024", threads=1) == "done"  # no --retry-failed needed

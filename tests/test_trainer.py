@@ -202,3 +202,34 @@ def test_ddp_is_wrapped_before_compile_with_gradients_as_bucket_views(monkeypatc
         assert callable(wrapped.no_sync)  # what gradient accumulation calls on the wrapper
     finally:
         dist.destroy_process_group()
+
+
+def test_a_termination_signal_checkpoints_at_once_and_the_run_resumes(finished, units, tmp_path, monkeypatch):
+    # Slurm's time limit or a preemption sends SIGTERM: the update in progress finishes, a checkpoint
+    # is saved there (not at the last periodic one, update 4 here), and the run is `interrupted`.
+    import os
+    import signal
+
+    from slmscale.lm.stop_signals import TrainingStopped
+    real_update, calls = trainer._update, []
+
+    def update_then_signal(*args, **kwargs):
+        calls.append(1)
+        out = real_update(*args, **kwargs)
+        if len(calls) == 6:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(trainer, "_update", update_then_signal)
+    run_dir = tmp_path / "run"
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingStopped, match="stopped by SIGTERM after update 6 of 12"):
+        train(units, run_dir, FAST)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "interrupted" and "rerun" in record["error"]
+    assert torch.load(run_dir / "checkpoint" / "trainer.pt", weights_only=True)["update"] == 6
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is gone after training
+    monkeypatch.undo()
+    record = train(units, run_dir, FAST)
+    assert _losses(run_dir) == pytest.approx(_losses(finished[0]), abs=1e-5, rel=0)
+    assert record["status"] == "completed"

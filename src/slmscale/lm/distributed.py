@@ -39,13 +39,14 @@ class Processes:
             dist.all_reduce(value, op=dist.ReduceOp.SUM)
         return value
 
-    def all_agree(self, flag: bool) -> bool:
-        """True only if every process passes True (so all of them take the same branch)."""
+    def all_agree(self, *flags: bool) -> list[bool]:
+        """Per flag, True only if every process passes True (so all of them take the same branch);
+        one all-reduce for all the flags."""
         if not self.distributed:
-            return flag
-        value = torch.tensor([0.0 if flag else 1.0], device=self.device)
+            return list(flags)
+        value = torch.tensor([0.0 if flag else 1.0 for flag in flags], device=self.device)
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
-        return value.item() == 0.0
+        return [v == 0.0 for v in value.tolist()]
 
     def close(self) -> None:
         if self.distributed and dist.is_initialized():

@@ -29,6 +29,7 @@ from slmscale.lm.hf import save_pretrained
 from slmscale.lm.metrics_log import MetricsLog
 from slmscale.lm.model import Llama, next_token_loss
 from slmscale.lm.plan import RunPlan, plan_run, resolve_precision
+from slmscale.lm.stop_signals import StopSignals, TrainingStopped
 from slmscale.lm.train_config import TrainConfig
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
@@ -194,33 +195,45 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
                                           "wall_seconds": round(elapsed(), 3), "finished": utc_now()})
 
     last_log = (time.perf_counter(), state.tokens)
+    stop = StopSignals()
     try:
-        for update in range(state.update, plan.updates):
-            loss, grad_norm = _update(step_model, optimizer, windows, plan, update, precision, cfg.grad_clip, procs)
-            if not procs.all_agree(math.isfinite(loss) and math.isfinite(grad_norm)):
-                raise TrainingDiverged(
-                    f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at update {update + 1}; "
-                    f"the last good checkpoint is kept in {run_dir / 'checkpoint'} (try a lower lr)")
-            state.update, state.tokens = update + 1, state.tokens + plan.tokens_in_update(update)
-            done = state.update == plan.updates
-            if state.update % cfg.log_every == 0 or done:
-                now = time.perf_counter()
-                speed = (state.tokens - last_log[1]) / max(now - last_log[0], 1e-9)
-                last_log = (now, state.tokens)
-                metrics.write(update=state.update, tokens=state.tokens, lr=plan.lr_at(update), loss=loss,
-                              grad_norm=grad_norm, tokens_per_second=round(speed, 1),
-                              elapsed_s=round(elapsed(), 3))
-            if valid is not None and (state.update % eval_every == 0 or done) and procs.is_main:
-                valid_loss, _ = split_loss(model, valid, plan.shape.context, plan.micro_batch_size,
-                                           device, cfg.eval_tokens)
-                record["valid_loss"] = valid_loss
-                metrics.write(update=state.update, tokens=state.tokens, valid_loss=valid_loss)
-                log.info("update %d/%d  tokens %d  loss %.4f  valid %.4f", state.update, plan.updates,
-                         state.tokens, loss, valid_loss)
-            if (state.update % checkpoint_every == 0 or done) and procs.is_main:
-                state.wall_seconds = elapsed()
-                started = time.perf_counter()
-                save_checkpoint(run_dir, model, optimizer, state)
+        with stop:
+            for update in range(state.update, plan.updates):
+                loss, grad_norm = _update(step_model, optimizer, windows, plan, update, precision, cfg.grad_clip,
+                                          procs)
+                finite, running = procs.all_agree(math.isfinite(loss) and math.isfinite(grad_norm),
+                                                  stop.requested is None)
+                if not finite:
+                    raise TrainingDiverged(
+                        f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at update {update + 1}; "
+                        f"the last good checkpoint is kept in {run_dir / 'checkpoint'} (try a lower lr)")
+                state.update, state.tokens = update + 1, state.tokens + plan.tokens_in_update(update)
+                done = state.update == plan.updates
+                if state.update % cfg.log_every == 0 or done:
+                    now = time.perf_counter()
+                    speed = (state.tokens - last_log[1]) / max(now - last_log[0], 1e-9)
+                    last_log = (now, state.tokens)
+                    metrics.write(update=state.update, tokens=state.tokens, lr=plan.lr_at(update), loss=loss,
+                                  grad_norm=grad_norm, tokens_per_second=round(speed, 1),
+                                  elapsed_s=round(elapsed(), 3))
+                if valid is not None and (state.update % eval_every == 0 or done) and procs.is_main:
+                    valid_loss, _ = split_loss(model, valid, plan.shape.context, plan.micro_batch_size,
+                                               device, cfg.eval_tokens)
+                    record["valid_loss"] = valid_loss
+                    metrics.write(update=state.update, tokens=state.tokens, valid_loss=valid_loss)
+                    log.info("update %d/%d  tokens %d  loss %.4f  valid %.4f", state.update, plan.updates,
+                             state.tokens, loss, valid_loss)
+                if (state.update % checkpoint_every == 0 or done or not running) and procs.is_main:
+                    state.wall_seconds = elapsed()
+                    started = time.perf_counter()
+                    save_checkpoint(run_dir, model, optimizer, state)
+                if not running and not done:
+                    raise TrainingStopped(f"stopped by {stop.requested or 'a signal to another process'} after "
+                                          f"update {state.update} of {plan.updates}; checkpoint saved there, rerun "
+                                          "the same command to resume")
+    except TrainingStopped as err:
+        fail(str(err), status="interrupted")
+        raise
     except TrainingDiverged as err:
         fail(str(err))
         raise

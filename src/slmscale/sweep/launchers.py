@@ -24,11 +24,10 @@ from slmscale.files import StageError
 from slmscale.log import get_logger
 from slmscale.sweep.grid import RunSpec
 from slmscale.sweep.sweep_config import SlurmConfig
-from slmscale.sweep.worker import BUSY, DONE, FAILED, run_one
+from slmscale.sweep.worker import BUSY, DONE, EXIT_CODES, FAILED, INTERRUPTED, run_one
 
 log = get_logger(__name__)
-INTERRUPTED = "interrupted"
-EXIT_STATES = {0: DONE, 1: FAILED, 3: BUSY}
+EXIT_STATES = {code: state for state, code in EXIT_CODES.items()}
 
 
 def split_cores(workers: int) -> tuple[int, int]:
@@ -119,7 +118,7 @@ def run_slurm(sweep_dir: Path, specs: list[RunSpec], slurm: SlurmConfig, retry_f
     for run_id, job in zip(run_ids, jobs):
         try:
             result = job.result()
-            states[run_id] = result if result in (DONE, FAILED, BUSY) else DONE
+            states[run_id] = result if result in (DONE, FAILED, BUSY, INTERRUPTED) else DONE
         except Exception as err:  # a task that crashed or was cancelled
             log.warning("%s: %s", run_id, err)
             states[run_id] = FAILED

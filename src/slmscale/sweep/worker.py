@@ -37,7 +37,10 @@ CONFIG_FILE = "sweep.yaml"
 RUNS_FILE = "runs.json"
 DONE_FILE = "sweep_done.json"
 FAILURE_FILE = "failure.json"
-BUSY, DONE, FAILED = "busy", "done", "failed"
+BUSY, DONE, FAILED, INTERRUPTED = "busy", "done", "failed", "interrupted"
+EXIT_CODES = {DONE: 0, FAILED: 1, BUSY: 3, INTERRUPTED: 4}
+"""The worker process's exit code per state (INTERRUPTED: stopped by a signal with a checkpoint saved;
+the next call resumes it, it is not a failure)."""
 log = get_logger(__name__)
 
 
@@ -111,12 +114,16 @@ def _evaluate(sweep_dir: Path, run_dir: Path, spec: RunSpec, cfg: SweepConfig, t
 
 def _execute(sweep_dir: Path, run_dir: Path, spec: RunSpec, cfg: SweepConfig, stamp: str,
              threads: int | None, precision: str) -> str:
+    from slmscale.lm.stop_signals import TrainingStopped
     from slmscale.lm.trainer import train
     try:
         record = train(spec.units, run_dir, train_config(spec, cfg, precision, threads))
         if os.environ.get("RANK", "0") != "0":
             return DONE  # under torchrun rank 0 evaluates and writes the markers
         _evaluate(sweep_dir, run_dir, spec, cfg, threads)
+    except TrainingStopped as err:  # a time limit or preemption: resumed by the next call, not failed
+        log.warning("%s: %s", spec.run_id, err)
+        return INTERRUPTED
     except Exception as err:  # recorded, never turned into a number
         if os.environ.get("RANK", "0") == "0":
             write_json(run_dir / FAILURE_FILE, {"status": "failed", "run_id": spec.run_id, "error": str(err),
@@ -164,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(0)
     state = run_one(args.sweep_dir, args.run_id, args.threads, args.retry_failed)
     print(json.dumps({"run_id": args.run_id, "state": state}), flush=True)
-    return {DONE: 0, FAILED: 1, BUSY: 3}[state]
+    return EXIT_CODES[state]
 
 
 def spec_rows(specs: list[RunSpec]) -> list[dict[str, Any]]:
