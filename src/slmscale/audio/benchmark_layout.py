@@ -1,4 +1,4 @@
-"""The on-disk layouts of the spoken benchmarks (BENCHMARKS.md §1-2), planned and indexed.
+"""The on-disk layouts of the spoken benchmarks (docs/PAPER.md §6.2, §6.3), planned and indexed.
 
 `plan_benchmarks` turns a world's benchmark items into wav jobs and index rows; once
 every wav exists, `write_benchmark_indexes` writes the index files. Under OUT/benchmarks/:

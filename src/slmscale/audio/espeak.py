@@ -1,118 +1,69 @@
-"""espeak-ng, called in-process through ctypes (libespeak-ng.so.1).
+"""espeak-ng through libespeak-ng (ctypes), each utterance from a fresh engine state.
 
-In-process synthesis avoids a process spawn per utterance (DERISK §2: about 610 audio
-seconds per CPU second) and its callback reports word events with audio positions,
-which give word timings for free. The engine is process-global: it is initialised
-once per process, and a lock serialises calls from threads.
+The library is used in two ways. Voice lists, voice checks and phonemization call it
+in this process (`_Engine`). Speech comes from `espeak_server.py`, a small process that
+initialises the library once and forks a child per utterance, so that every utterance
+starts from the same state: libespeak-ng carries state from one call to the next that
+no API call resets (the pitch flutter phase, the glottal cycle count, leftovers of the
+previous clause's phoneme list; see that module), which made the audio of a text
+depend on what the process had said before, so on the worker count and on resumes.
+Now an utterance's audio is a function of its text, voice and options only. The
+library's callback reports word events with audio positions, which give word timings.
+One server per process, started on first use; forking it costs about a millisecond an
+utterance, against the process spawn per utterance of the espeak-ng CLI.
 """
 
 from __future__ import annotations
 
+import atexit
 import bisect
 import ctypes
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from slmscale.audio import espeak_server as server
 from slmscale.audio.io import SAMPLE_RATE, resample
 from slmscale.audio.phonemes import PhonemeError, arpabet_to_espeak
 from slmscale.audio.tts import Speech, TTSError, parse_voice
 
-# Constants of /usr/include/espeak-ng/speak_lib.h (API revision 12, espeak-ng 1.51).
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_INITIALIZE_DONT_EXIT = 0x8000
-_POS_CHARACTER = 1
-_CHARS_UTF8 = 1
-_PHONEMES = 0x100      # text inside [[...]] is phoneme mnemonics
-_ENDPAUSE = 0x1000     # add a sentence pause after the last clause
-_RATE = 1              # espeak_PARAMETER espeakRATE
-_EVENT_LIST_TERMINATED, _EVENT_WORD, _EVENT_END, _EVENT_MSG_TERMINATED = 0, 1, 5, 6
-_EE_OK = 0
+_PHONEMES = server.PHONEMES
+_ENDPAUSE = server.ENDPAUSE
+_EVENT_WORD = server.EVENT_WORD
+_EE_OK = server.EE_OK
 _RATE_MIN, _RATE_MAX = 80, 450
-_LIBRARY = "libespeak-ng.so.1"
-
-
-class _Event(ctypes.Structure):
-    # espeak_EVENT on x86-64: 6 ints, a void*, then an 8-byte union.
-    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
-                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
-                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                ("user_data", ctypes.c_void_p), ("id", ctypes.c_int64)]
-
-
-class _Voice(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_void_p),
-                ("identifier", ctypes.c_char_p), ("gender", ctypes.c_ubyte),
-                ("age", ctypes.c_ubyte), ("variant", ctypes.c_ubyte), ("xx1", ctypes.c_ubyte),
-                ("score", ctypes.c_int), ("spare", ctypes.c_void_p)]
-
-
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                             ctypes.POINTER(_Event))
+_LIBRARY = server.LIBRARY
+_INSTALL_HINT = "install espeak-ng (Debian/Ubuntu: apt-get install espeak-ng)"
 
 
 class _Engine:
-    """The process's one libespeak-ng instance, with the buffers its callback fills."""
+    """This process's libespeak-ng, for voice lists, voice checks and phonemes (no speech)."""
 
     def __init__(self) -> None:
         try:
-            lib = ctypes.CDLL(_LIBRARY)
+            lib = server.load_library()
         except OSError as err:
-            raise TTSError(f"cannot load {_LIBRARY} ({err}); install espeak-ng "
-                           "(Debian/Ubuntu: apt-get install espeak-ng)") from None
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_ListVoices.argtypes = [ctypes.POINTER(_Voice)]
-        lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
-        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
-        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_DONT_EXIT)
+            raise TTSError(f"cannot load {_LIBRARY} ({err}); {_INSTALL_HINT}") from None
+        rate = server.initialize(lib)
         if rate <= 0:
             raise TTSError(f"espeak_Initialize failed (returned {rate}); is espeak-ng-data installed?")
         self.lib = lib
-        self.native_rate = rate
         self.lock = threading.Lock()
-        self.chunks: list[bytes] = []
-        self.events: list[tuple[int, int, int, int]] = []
         self.current: tuple[str, int] | None = None
-        self._callback = _CALLBACK(self._on_audio)  # kept alive as long as the engine
-        lib.espeak_SetSynthCallback(self._callback)
-
-    def _on_audio(self, wav, count, events) -> int:
-        if count > 0:
-            self.chunks.append(ctypes.string_at(wav, count * 2))
-        i = 0
-        while events[i].type != _EVENT_LIST_TERMINATED:
-            event = events[i]
-            if event.type in (_EVENT_WORD, _EVENT_END, _EVENT_MSG_TERMINATED):
-                self.events.append((event.type, event.text_position, event.length,
-                                    event.audio_position))
-            i += 1
-        return 0  # 0 = continue synthesis
 
     def select(self, name: str, rate: int) -> None:
         if self.current == (name, rate):
             return
         if self.lib.espeak_SetVoiceByName(name.encode()) != _EE_OK:
             self.current = None
-            raise TTSError(f"espeak-ng has no voice {name!r} (see `espeak-ng --voices`)")
+            raise TTSError(_no_voice(name))
         # Setting a voice resets the speech parameters, so the rate follows it.
-        self.lib.espeak_SetParameter(_RATE, rate, 0)
+        self.lib.espeak_SetParameter(server.RATE, rate, 0)
         self.current = (name, rate)
-
-    def speak(self, text: str, flags: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-        self.chunks, self.events = [], []
-        data = text.encode("utf-8")
-        status = self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0,
-                                       _CHARS_UTF8 | flags, None, None)
-        if status != _EE_OK:
-            raise TTSError(f"espeak_Synth failed with status {status}")
-        samples = np.frombuffer(b"".join(self.chunks), dtype=np.int16)
-        return samples, self.events
 
     def phonemes(self, text: str, ipa: bool) -> str:
         """espeak's own transcription, clause by clause (espeak_TextToPhonemes)."""
@@ -120,12 +71,12 @@ class _Engine:
         data = ctypes.c_char_p(text.encode("utf-8"))
         clauses = []
         while data.value:
-            result = self.lib.espeak_TextToPhonemes(ctypes.byref(data), _CHARS_UTF8, 0x02 if ipa else 0)
+            result = self.lib.espeak_TextToPhonemes(ctypes.byref(data), server.CHARS_UTF8, 0x02 if ipa else 0)
             if result:
                 clauses.append(result.decode("utf-8").strip())
         return " ".join(c for c in clauses if c)
 
-    def list_voices(self, spec: _Voice | None) -> list[tuple[str, str, int]]:
+    def list_voices(self, spec: server.Voice | None) -> list[tuple[str, str, int]]:
         """(first language, identifier, gender) of the voices matching `spec`."""
         voices = self.lib.espeak_ListVoices(ctypes.byref(spec) if spec is not None else None)
         out, i = [], 0
@@ -138,8 +89,77 @@ class _Engine:
         return out
 
 
+def _no_voice(name: str) -> str:
+    return f"espeak-ng has no voice {name!r} (see `espeak-ng --voices`)"
+
+
+class _Server:
+    """The client of one `espeak_server` process: one utterance per request."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-P", "-S", server.__file__], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, bufsize=0)
+        except OSError as err:
+            raise TTSError(f"cannot start the espeak-ng server process: {err}") from None
+        self.requests, self.replies = self.process.stdin.fileno(), self.process.stdout.fileno()
+        try:
+            (rate,) = server.RATE_HEADER.unpack(server.read_exact(self.replies, server.RATE_HEADER.size))
+        except EOFError:
+            rate = 0
+        if rate <= 0:
+            self.close()
+            raise TTSError(f"the espeak-ng server process could not load and initialise {_LIBRARY}; "
+                           f"{_INSTALL_HINT}, with espeak-ng-data")
+        self.native_rate = rate
+
+    @property
+    def usable(self) -> bool:
+        return self.pid == os.getpid() and self.process.poll() is None
+
+    def speak(self, name: str, rate: int, text: str,
+              flags: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+        """Samples (int16, native rate) and events of one utterance; any failure of the
+        pipe or the server is a TTSError, and the server is not used again."""
+        voice, data = name.encode(), text.encode("utf-8")
+        try:
+            server.write_all(self.requests, server.REQUEST.pack(flags, rate, len(voice), len(data)) + voice + data)
+            status, pcm_size, n_events, message_size = server.REPLY.unpack(
+                server.read_exact(self.replies, server.REPLY.size))
+            pcm = server.read_exact(self.replies, pcm_size)
+            events = list(server.EVENT.iter_unpack(server.read_exact(self.replies, n_events * server.EVENT.size)))
+            message = server.read_exact(self.replies, message_size).decode("utf-8", "replace")
+        except (OSError, EOFError) as err:
+            self.close()
+            raise TTSError(f"the espeak-ng server process stopped answering ({err})") from None
+        except BaseException:
+            self.close()  # e.g. Ctrl-C mid-reply: the pipe is out of step, start afresh next time
+            raise
+        if status == server.NO_VOICE:
+            raise TTSError(_no_voice(name))
+        if status != server.OK:
+            raise TTSError(message)
+        return np.frombuffer(pcm, dtype="<i2"), events
+
+    def close(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=5)  # it exits when its request pipe closes
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 _ENGINE: _Engine | None = None
 _ENGINE_LOCK = threading.Lock()
+_SERVER: _Server | None = None
+_SERVER_LOCK = threading.Lock()
 
 
 def _engine() -> _Engine:
@@ -150,13 +170,32 @@ def _engine() -> _Engine:
         return _ENGINE
 
 
+def _speak_fresh(name: str, rate: int, text: str,
+                 flags: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]], int]:
+    """One utterance from this process's server (started, or restarted after a failure or
+    in a forked child, here): int16 samples, events, native sample rate."""
+    global _SERVER
+    with _SERVER_LOCK:
+        if _SERVER is None or not _SERVER.usable:
+            _SERVER = _Server()
+        pcm, events = _SERVER.speak(name, rate, text, flags)
+        return pcm, events, _SERVER.native_rate
+
+
+@atexit.register
+def _stop_server() -> None:
+    with _SERVER_LOCK:
+        if _SERVER is not None and _SERVER.pid == os.getpid():
+            _SERVER.close()
+
+
 class EspeakBackend:
     """espeak-ng voices and variants, e.g. "en-us", "en-us+m3@160" (rate in words per minute)."""
 
     name = "espeak"
     word_timings = True
     # Male voices only: a female variant yields MFCC units nearly disjoint from the male
-    # ones (DERISK §3.3), splitting the unit inventory; rate variation is harmless.
+    # ones (docs/DESIGN.md §5.2), splitting the unit inventory; rate variation is harmless.
     default_corpus_voices = tuple(f"{voice}@{rate}" for voice in ("en-us", "en-us+m1", "en-us+m3", "en-us+m7")
                                   for rate in (145, 160, 175))
     default_benchmark_voices = ("en-us@160", "en-us+m3@160")
@@ -174,7 +213,7 @@ class EspeakBackend:
 
     def _variant_names(self) -> set[str]:
         if self._variants is None:
-            spec = _Voice()
+            spec = server.Voice()
             spec.languages = ctypes.cast(ctypes.c_char_p(b"variant"), ctypes.c_void_p)
             with self.engine.lock:
                 found = self.engine.list_voices(spec)
@@ -229,12 +268,9 @@ class EspeakBackend:
 
     def _speak(self, text: str, voice: str, flags: int, label: str | None) -> Speech:
         name, wpm = self._parse(voice)
-        with self.engine.lock:
-            self.engine.select(name, wpm)
-            pcm, events = self.engine.speak(text, flags)
+        pcm, events, native = _speak_fresh(name, wpm, text, flags)
         if pcm.size == 0:
             raise TTSError(f"espeak-ng produced no audio for {text[:60]!r}")
-        native = self.engine.native_rate
         samples = resample(np.multiply(pcm, 1 / 32768, dtype=np.float32), native, self.sample_rate)
         words = _word_spans(events, text, label, len(pcm) / native)
         return Speech(samples, self.sample_rate, words)
@@ -245,8 +281,8 @@ def _word_spans(events: list[tuple[int, int, int, int]], text: str, label: str |
     """(word, start_s, end_s) from WORD events; a word ends at the next word or clause end.
 
     `text_position` is 1-based and counts characters (not bytes) of the UTF-8 input.
-    espeak may fold a short function word into its neighbour's event ("there was") and,
-    after earlier calls, emits an empty WORD event (position 0, length 0) that is dropped.
+    espeak may fold a short function word into its neighbour's event ("there was") and
+    may emit an empty WORD event (position 0, length 0), which is dropped.
     Phoneme input is one word, reported under `label` and spanning the whole utterance.
     """
     starts = [(pos, length, ms / 1000.0) for kind, pos, length, ms in events

@@ -1,4 +1,4 @@
-"""The corpus format every audio stage reads and writes (DESIGN.md).
+"""The corpus format every audio stage reads and writes (docs/DESIGN.md §4.2).
 
 A corpus dir holds `manifest.jsonl`, one utterance a line
 (id, path, duration_s, sample_rate, speaker, split, text), and the audio files,

@@ -21,7 +21,7 @@ class SynthConfig:
     backend's defaults (espeak: en-us@160, en-us+m3@160; piper: joe@1.0, joe@1.15)."""
     storycloze_voices: int = 1
     """How many of the benchmark voices (the first ones) speak the StoryCloze folders. The real
-    sSC/tSC are single-speaker (one LJ voice, BENCHMARKS.md §2), and their whole-story files are
+    sSC/tSC are single-speaker (one LJ voice, docs/PAPER.md §6.3), and their whole-story files are
     most of the benchmark audio; 0 = all benchmark voices (a multi-speaker sSC)."""
     seed: int = 0
     """Seed of the speaker draw and of the random ZeroSpeech file names."""

@@ -7,7 +7,7 @@ that exists is complete, and a rerun only synthesizes the missing ones.
 Workers are `spawn`ed processes, one backend each (libespeak-ng is process-global).
 BLAS/OpenMP thread pools are pinned to one thread in the workers: with their default
 of one thread per core, two workers oversubscribe two cores and run 5-7x slower
-(DERISK §2). The variables must be set before the worker imports numpy/soxr, so the
+(docs/DESIGN.md §5.1). The variables must be set before the worker imports numpy/soxr, so the
 parent sets them around the pool's creation and restores its own afterwards.
 """
 
