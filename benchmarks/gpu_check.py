@@ -136,9 +136,6 @@ def train_speed(impl: str, shape: ModelShape, micro: int, device: torch.device, 
     sync(device)
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
-    del model, optimizer, data
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
     return {"impl": impl, "tokens_per_s": steps * targets.numel() / seconds, "step_s": seconds / steps,
             "warmup_s": round(warmup_s, 1), "loss": float(loss), "peak_gb": peak and round(peak / 1e9, 2)}
 
@@ -160,6 +157,8 @@ def section_train(device: torch.device, dry: bool, peaks: dict[str, float | None
                     row[f"mfu_{key}"] = row["tokens_per_s"] * flops / peak
             rows.append(row)
             print(json.dumps(row), flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()  # the finished model's memory, before the next one
     return rows
 
 
