@@ -133,7 +133,8 @@ class _Server:
             message = server.read_exact(self.replies, message_size).decode("utf-8", "replace")
         except (OSError, EOFError) as err:
             self.close()
-            raise TTSError(f"the espeak-ng server process stopped answering ({err})") from None
+            raise TTSError(f"the espeak-ng server process stopped answering ({err}); the next "
+                           "utterance starts a new one") from None
         except BaseException:
             self.close()  # e.g. Ctrl-C mid-reply: the pipe is out of step, start afresh next time
             raise
