@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import json
 import os
 import shutil
@@ -91,18 +92,13 @@ def remove_dead_temporaries(path: str | Path) -> list[Path]:
     path = Path(path)
     prefix, host = f".{path.name}.", socket.gethostname()
     removed = []
-    for candidate in path.parent.glob(f"{glob_escape(prefix)}*.tmp"):
+    for candidate in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
         owner = candidate.name[len(prefix):-len(".tmp")].rsplit(".", 1)[0]
         owner_host, _, pid = owner.rpartition("-")
         if candidate.is_dir() and owner_host == host and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(candidate, ignore_errors=True)
             removed.append(candidate)
     return removed
-
-
-def glob_escape(text: str) -> str:
-    """`text` with glob's special characters escaped."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ and deleted when the next run starts.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slmscale.files import atomic_file, glob_escape
+from slmscale.files import atomic_file
 
 BLOCK_ITEMS = 64
 """Files per block: a lost block costs seconds of MFCC or about a minute of HuBERT on a CPU."""
@@ -41,7 +42,7 @@ class BlockStore:
 
     def __init__(self, out: Path, stage_fp: str):
         self.dir = out.parent / f".{out.name}.partial-{stage_fp}"
-        for stale in out.parent.glob(f"{glob_escape(f'.{out.name}.partial-')}*"):
+        for stale in out.parent.glob(f"{glob.escape(f'.{out.name}.partial-')}*"):
             if stale != self.dir:
                 shutil.rmtree(stale, ignore_errors=True)
 

@@ -186,11 +186,11 @@ def _fingerprint(tokenizer_fp: str, dedup: bool, items: list[Item]) -> str:
 def _block_results(items: list[Item], tok: Any, workers: int, store: BlockStore) -> Iterator[BlockResult]:
     """Every item's result in order: saved blocks loaded, the others extracted and saved."""
     blocks = [items[start:start + BLOCK_ITEMS] for start in range(0, len(items), BLOCK_ITEMS)]
-    todo = [index for index, block in enumerate(blocks) if not store.has(index, [item.path for item in block])]
+    todo = {index for index, block in enumerate(blocks) if not store.has(index, [item.path for item in block])}
     if len(todo) < len(blocks):
         log.info("%s: resuming, %d of %d blocks of files already done", store.dir, len(blocks) - len(todo),
                  len(blocks))
-    fresh = extract([item for index in todo for item in blocks[index]], tok.spec, tok.centroids, workers) \
+    fresh = extract([item for index in sorted(todo) for item in blocks[index]], tok.spec, tok.centroids, workers) \
         if todo else iter(())
     try:
         for index, block in enumerate(blocks):
