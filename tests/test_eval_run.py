@@ -4,6 +4,7 @@ n-gram baseline, unigram and text-arm runs, and the errors a user can meet."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -114,6 +115,9 @@ def test_eval_cli_prints_metrics_and_batching_does_not_change_them(world, tmp_pa
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "sblimp" in printed and "n-gram baseline" in printed
+    # Item counts are shown as counts beside their accuracy, not as a percentage of their own.
+    assert re.search(r": sblimp \d+\.\d% of [\d,]+ items \(n-gram baseline", printed)
+    assert "sblimp_n" not in printed
     first = json.loads((run / "eval.json").read_text())["metrics"]
     assert main(args + ["tokens_per_batch=40"]) == 0
     assert json.loads((run / "eval.json").read_text())["metrics"] == first

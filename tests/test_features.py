@@ -272,3 +272,40 @@ def test_hubert_errors(tiny_hubert, tmp_path):
     extractor = build_extractor(FeatureSpec(kind="hubert", hubert_path=str(directory), layer=1, frame_rate=50))
     with pytest.raises(ValueError, match="399 samples"):
         extractor(np.zeros(399, np.float32))
+
+
+def test_past_cmvn_gives_a_shared_prefix_identical_features():
+    """Two files that share their first 2 s (a cloze prompt, the start of a minimal pair) get
+    bit-identical past-CMVN features over it, up to the frames whose window or deltas reach the
+    join; per-utterance CMVN changes every frame of the prefix."""
+    prefix = speechlike(2.0, seed=4)
+    a = np.concatenate([prefix, speechlike(1.5, seed=5)])
+    b = np.concatenate([prefix, 0.3 * speechlike(0.7, seed=6)])
+    past = build_extractor(FeatureSpec(cmvn_stats="past"))
+    # 2 s = 200 frames; the last ones see the join through the 25 ms window and 2 x 4 delta frames.
+    safe = 200 - 3 - 8
+    fa, fb = past(a), past(b)
+    np.testing.assert_array_equal(fa[:safe], fb[:safe])
+    assert not np.array_equal(fa[safe + 20:len(fb)], fb[safe + 20:])
+    whole = build_extractor(FeatureSpec(cmvn_stats="utterance"))
+    assert (np.abs(whole(a)[:safe] - whole(b)[:safe]).max(axis=1) > 1e-3).all()
+
+
+def test_past_cmvn_statistics():
+    """Frame t is normalised by frames 0..max(t, warm-up); an utterance within the warm-up is
+    normalised as a whole, and constant dimensions map to 0."""
+    from slmscale.units.features import CMVN_WARMUP_SECONDS, cmvn, cmvn_past
+    rng = np.random.default_rng(0)
+    frames = torch.from_numpy(rng.normal(3.0, 2.0, size=(300, 5)).astype(np.float32))
+    frames[:, 4] = 7.0
+    warmup = 100
+    out = cmvn_past(frames, warmup)
+    for t in (0, 50, 99, 100, 180, 299):
+        upto = frames[:max(t, warmup - 1) + 1, :4].double()
+        expected = (frames[t, :4].double() - upto.mean(0)) / upto.std(0, unbiased=False)
+        torch.testing.assert_close(out[t, :4].double(), expected, atol=1e-5, rtol=1e-5)
+    assert np.abs(out[:, 4].numpy()).max() < 1e-6
+    torch.testing.assert_close(cmvn_past(frames[:80], warmup), cmvn(frames[:80]), atol=1e-5, rtol=1e-5)
+    assert build_extractor(FeatureSpec(cmvn_stats="past")).cmvn_warmup == round(100 * CMVN_WARMUP_SECONDS)
+    with pytest.raises(ConfigError, match="cmvn_stats 'future'"):
+        FeatureSpec(cmvn_stats="future")

@@ -117,3 +117,22 @@ def test_a_run_trained_in_another_precision_is_moved_aside_and_retrained(tmp_pat
     kept = sweep / "superseded" / "raw-tiny-L1-d512-bf16"
     assert json.loads((kept / "run.json").read_text())["precision"] == "bf16"
     assert pending(sweep) == []
+
+
+def test_a_run_trained_with_other_train_settings_is_moved_aside_and_retrained(tmp_path, monkeypatch):
+    _native_bf16(monkeypatch, False)
+    sweep = tmp_path / "sweep"
+    prepare(_config(tmp_path, ["tiny-L1"]), sweep)
+    assert run_one(sweep, "raw-tiny-L1-d512", threads=1) == "done"
+    # The same settings on another thread count: the run stands.
+    assert run_one(sweep, "raw-tiny-L1-d512", threads=2) == "done" and pending(sweep) == []
+    assert not (sweep / "superseded").exists()
+    # An edited train override (as a study's `unigram_train` edit rewrites sweep.yaml): trained again.
+    changed = [item if not item.startswith("lr=") else "lr=0.02" for item in TRAIN]
+    prepare(_config(tmp_path, ["tiny-L1"], changed, name="changed.yaml"), sweep)
+    assert [spec.run_id for spec in pending(sweep)] == ["raw-tiny-L1-d512"]
+    assert run_one(sweep, "raw-tiny-L1-d512", threads=1) == "done"
+    assert json.loads((sweep / "runs" / "raw-tiny-L1-d512" / "run.json").read_text())["config"]["lr"] == 0.02
+    kept = sweep / "superseded" / "raw-tiny-L1-d512-config"
+    assert json.loads((kept / "run.json").read_text())["config"]["lr"] == 0.01
+    assert pending(sweep) == []

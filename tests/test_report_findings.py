@@ -97,7 +97,13 @@ def test_every_finding_holds_on_numbers_that_show_it():
     assert "why" in growth["gamma"]["ssc"] and "swuggy" not in growth["gamma"]
     assert "sblimp +20.0 points [" in found["downstream_growth"]["text"]
     assert found["loss_law"]["numbers"]["not_identified"] == {"E": "E → 0"}
-    assert found["speech_vs_text"]["numbers"]["paper_ratio"] == 3.14
+    versus = found["speech_vs_text"]["numbers"]
+    assert versus["paper_ratio"] == 3.14 and versus["paper_compute_multiplier_per_decade"] == pytest.approx(10 ** 3.14)
+    assert versus["compute_multiplier_per_decade"] == pytest.approx(10 ** versus["ratio"])
+    low, high = versus["ratio_ci95"] or versus["ratio_bounds"]
+    assert versus["compute_multiplier_ci95"] == pytest.approx([10 ** low, 10 ** high])
+    assert f"speech gains from {10 ** versus['ratio']:.3g}×" in found["speech_vs_text"]["text"]
+    assert "(paper: 1.38e+03×)" in found["speech_vs_text"]["text"]
     stories = found["stories_vs_sentences"]["numbers"]
     assert stories["stories"]["run_id"] == "st-m" and stories["tsc"]["difference"] == pytest.approx(0.1)
     assert stories["sblimp"]["difference"] == 0  # reported, not judged

@@ -65,6 +65,48 @@ def test_the_report_gets_every_fit_setting_of_the_study(tmp_path, monkeypatch):
     assert seen == {"bootstrap": 1000, "seed": 0, "delta": 0.03, "tie_alpha_beta": True, "fixed": {"E": 1.7}}
 
 
+def test_the_text_and_unigram_variants_get_their_own_train_overrides(tmp_path):
+    """Their runs see fewer tokens than the raw grid's: the study gives them a smaller batch, and
+    only them (the sweep's `train` still applies to every run, before these)."""
+    from slmscale import study
+    cfg = load_config(StudyConfig, None, ["unigram_train=[tokens_per_update=512]"])
+    sweep = study._sweep_config(cfg, tmp_path, {"raw", "stories", "unigram", "text"})
+    trains = {v["name"]: v["train"] for v in sweep["variants"]}
+    assert trains == {"raw": [], "stories": [], "unigram": ["tokens_per_update=512"],
+                      "text": ["tokens_per_update=1024"]}
+    with pytest.raises(ConfigError, match="unigram_train: unknown config key 'tokens_per_updat'"):
+        load_config(StudyConfig, None, ["unigram_train=[tokens_per_updat=512]"])
+
+
+def test_a_relative_out_dir_gives_a_sweep_config_the_sweep_reads(tmp_path, monkeypatch):
+    """`make demo` passes --out out/demo: the sweep reads sweep.yaml's relative paths from the study
+    dir, so the study writes them absolute (its own paths are relative to the current directory)."""
+    import yaml
+
+    from slmscale import study
+    from slmscale.sweep.sweep import resolve
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo" / "speech" / "benchmarks").mkdir(parents=True)
+    (tmp_path / "demo" / "world" / "benchmarks").mkdir(parents=True)
+    for name in ("raw", "text"):
+        make_units_dir(tmp_path / "demo" / "units" / name)
+    cfg = load_config(StudyConfig, None, ["sweep.grids=[{name: g, variants: [raw, text], sizes: [tiny-L1], "
+                                          "tokens: [1000]}]"])
+    sweep_yaml = tmp_path / "demo" / "sweep.yaml"
+    sweep_yaml.write_text(yaml.safe_dump(study._sweep_config(cfg, Path("demo"), {"raw", "text"})))
+    resolved, runs = resolve(Path("demo") / "sweep.yaml")
+    assert [v.units for v in resolved.variants] == [str(tmp_path / "demo" / "units" / n) for n in ("raw", "text")]
+    assert resolved.benchmarks == (str(tmp_path / "demo" / "speech" / "benchmarks"),) and len(runs) == 2
+    # Real data named relative to the current directory, as on the command line.
+    prepared = load_config(StudyConfig, None, ["prepared=[{name: raw, units: demo/units/raw}]",
+                                               "benchmarks=[demo/speech/benchmarks]",
+                                               "sweep.grids=[{name: g, variants: [raw], sizes: [tiny-L1], tokens: [1000]}]"])
+    sweep_yaml.write_text(yaml.safe_dump(study._sweep_config(prepared, Path("demo"), set())))
+    resolved, _ = resolve(sweep_yaml)
+    assert resolved.variants[0].units == str(tmp_path / "demo" / "units" / "raw")
+    assert resolved.benchmarks == (str(tmp_path / "demo" / "speech" / "benchmarks"),)
+
+
 def test_study_fit_settings_are_those_every_law_reads():
     for override, message in (("fit.law=kaplan", "unknown config key"), ("fit.metric=sblimp", "unknown config key"),
                               ("fit.fix=gamma=1", "unknown parameter"), ("fit.fix=alpha", "is not name=number"),
@@ -73,10 +115,10 @@ def test_study_fit_settings_are_those_every_law_reads():
             load_config(StudyConfig, None, [override])
 
 
-MINI = ["world.stories=60", "world.sentence_records=60", "world.syntax_pairs_per_subtype=4",
-        "world.cloze_per_subtype=2", "world.lexical_oov_words=10", "world.valid_fraction=0.1",
-        "world.test_fraction=0.1", "tokenizer.k=32", "tokenizer.frames_sample=20000", "unigram.vocab_size=60",
-        "fit.bootstrap=20"]
+MINI = ["world.stories=60", "world.sentence_records=60", "world.text_only_stories=60",
+        "world.syntax_pairs_per_subtype=4", "world.cloze_per_subtype=2", "world.lexical_oov_words=10",
+        "world.valid_fraction=0.1", "world.test_fraction=0.1", "tokenizer.k=32", "tokenizer.frames_sample=20000",
+        "unigram.vocab_size=60", "fit.bootstrap=20"]
 
 
 @pytest.mark.integration

@@ -265,6 +265,21 @@ def test_bare_text_jsonl_makes_only_a_corpus(tmp_path):
     assert json.loads((out / "synth.json").read_text())["benchmarks"] == {}
 
 
+def test_text_only_records_are_not_spoken(tmp_path):
+    """Records marked "spoken": false (a world's text-only records, for the text arm) are skipped."""
+    world = make_world(tmp_path / "w")
+    path = world / "text.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    rows[1]["spoken"], rows[3]["spoken"] = False, True
+    _write_jsonl(path, rows)
+    out = synth(path, tmp_path / "out", FAST)
+    assert [u.id for u in read_manifest(out / "corpus")] == [r["id"] for i, r in enumerate(rows) if i != 1]
+    rows[2]["spoken"] = "no"
+    _write_jsonl(path, rows)
+    with pytest.raises(StageError, match=re.escape("text.jsonl:3: key 'spoken' must be true or false")):
+        synth(path, tmp_path / "out2", FAST)
+
+
 @pytest.mark.parametrize("file, line, change, needle", [
     ("text.jsonl", 2, {"text": "  "}, "text.jsonl:2: key 'text' is empty"),
     ("text.jsonl", 0, None, "text.jsonl: no records"),

@@ -19,7 +19,7 @@ from slmscale.units.features import FeatureSpec
 from slmscale.units.kmeans import Assigner, train_kmeans
 from slmscale.units.shards import check_units_dir, open_split, read_meta
 from slmscale.units.tokenize import tokenize_audio_folder, tokenize_corpus
-from slmscale.units.tokenizer import TokenizerConfig, load_tokenizer, train_tokenizer
+from slmscale.units.tokenizer import TokenizerConfig, load_tokenizer, tokenizer_fingerprint, train_tokenizer
 from slmscale.units.units_command import check_units
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,6 +279,21 @@ def test_committed_config_loads() -> None:
     config = load_config(TokenizerConfig, ROOT / "configs" / "tokenizer" / "default.yaml")
     assert config.k == 200 and config.dedup and config.features.kind == "mfcc"
     assert config.features.frame_rate == 100 and config.features.cmvn
+    assert config.features.cmvn_stats == "utterance" == TokenizerConfig().features.cmvn_stats
+
+
+def test_fingerprints_of_tokenizers_before_past_cmvn_are_unchanged() -> None:
+    """A tokenizer dir written before `cmvn_stats` existed records no such key, and meant whole-utterance
+    statistics: it loads as "utterance" with the fingerprint it was written with."""
+    import hashlib
+    from slmscale.config import to_dict
+    centroids = np.arange(12, dtype=np.float32).reshape(3, 4)
+    spec = FeatureSpec(frame_rate=100)
+    old = {k: v for k, v in to_dict(spec).items() if k != "cmvn_stats"}
+    digest = hashlib.sha256(json.dumps(old, sort_keys=True).encode())
+    digest.update(centroids.tobytes())
+    assert tokenizer_fingerprint(spec, centroids) == digest.hexdigest()[:16]
+    assert tokenizer_fingerprint(replace(spec, cmvn_stats="past"), centroids) != digest.hexdigest()[:16]
 
 
 @pytest.mark.integration

@@ -163,6 +163,31 @@ def test_text_records(micro_dir):
         assert MIN_SENTENCES <= len(split_sentences(row["text"])) <= MAX_SENTENCES
 
 
+def test_text_only_records(micro_dir):
+    """text_only_stories adds as many story and sentence records marked "spoken": false, from their
+    own streams: the spoken records are byte for byte those of the world without them, and every
+    benchmark is held out from the extra text as well."""
+    from slmscale.audio.synth_inputs import read_text_records
+    from slmscale.world.grammar import normalize
+    world = make_world(WorldConfig(**{**MICRO.__dict__, "text_only_stories": 30}))
+    spoken = [r for r in world.records if r.get("spoken", True)]
+    extra = [r for r in world.records if not r.get("spoken", True)]
+    plain = [json.loads(line) for line in (micro_dir / "text.jsonl").read_text().splitlines()]
+    assert spoken == plain
+    assert Counter(r["kind"] for r in extra) == {"story": 30, "sentence": 30}
+    assert all(r["id"].startswith(("text-story-", "text-sentences-")) and r["spoken"] is False for r in extra)
+    assert not {r["text"] for r in extra} & {r["text"] for r in plain}
+    extra_sentences = {normalize(s) for r in extra for s in split_sentences(r["text"])}
+    for row in world.benchmarks["syntax"] + world.benchmarks["topic_cloze"]:
+        assert normalize(row["positive"]) not in extra_sentences and normalize(row["negative"]) not in extra_sentences
+    assert world.stats["text_only_records"] == 60 and world.stats["records"] == {"story": 40, "sentence": 40}
+    out = build_world(micro_dir.parent / "with-text-only", WorldConfig(**{**MICRO.__dict__, "text_only_stories": 30}))
+    records = read_text_records(out / "text.jsonl")
+    assert sum(not r.spoken for r in records) == 60 and sum(r.spoken for r in records) == len(plain)
+    with pytest.raises(ConfigError, match="text_only_stories"):
+        WorldConfig(text_only_stories=-1).validate()
+
+
 def test_sentence_records_mix_sentences_of_different_stories():
     world = make_world(WorldConfig(stories=60, syntax_pairs_per_subtype=0, cloze_per_subtype=0,
                                    lexical_nonwords_per_word=0))

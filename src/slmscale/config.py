@@ -238,5 +238,5 @@ def describe(cls: type, prefix: str = "", defaults: Any = None) -> list[tuple[st
 
 def fingerprint(cfg: Any) -> str:
     """A short stable hash of a config's resolved values."""
-    import hashlib
-    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    from slmscale.files import content_hash
+    return content_hash(json.dumps(to_dict(cfg), sort_keys=True))

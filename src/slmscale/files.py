@@ -1,10 +1,11 @@
-"""Atomic outputs and `.completed` markers, shared by every stage.
+"""Atomic outputs, `.completed` markers and content hashes, shared by every stage.
 
 A stage never leaves a half-written output: files and directories are written
 under a temporary name beside their destination and renamed when complete
 (rename is atomic within a filesystem). A directory stage drops a `.completed`
 marker holding its config fingerprint last, so a rerun skips finished work and
-refuses to mix outputs of two different configs (lhotse-style).
+refuses to mix outputs of two different configs (lhotse-style). Fingerprints and
+content stamps are `content_hash`es (16 hex digits of a sha256), spelt in one place.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -195,17 +197,33 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return [row for _, row in read_jsonl_numbered(path)]
 
 
+def content_hash(*parts: bytes | str) -> str:
+    """The first 16 hex digits of the sha256 of `parts` concatenated (text as UTF-8, no separator
+    added): the one form of every fingerprint and content stamp, so that a stage's identity reads the
+    same wherever it is computed. A caller that needs boundaries between parts puts them in."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+    return digest.hexdigest()[:16]
+
+
+def read_marker(directory: str | Path) -> dict[str, Any] | None:
+    """The `.completed` marker of `directory` (fingerprint and what the stage recorded with it), or
+    None when it is absent, unreadable or not a JSON object: a marker being anything else means the
+    stage did not finish, which is how every reader treats it."""
+    try:
+        data = json.loads((Path(directory) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def is_completed(directory: str | Path, fingerprint: str | None = None) -> bool:
     """True when `directory` holds a `.completed` marker (for `fingerprint`, if given)."""
-    marker = Path(directory) / MARKER
-    if not marker.is_file():
-        return False
     if fingerprint is None:
-        return True
-    try:
-        return json.loads(marker.read_text()).get("fingerprint") == fingerprint
-    except (OSError, json.JSONDecodeError):
-        return False
+        return (Path(directory) / MARKER).is_file()
+    marker = read_marker(directory)
+    return marker is not None and marker.get("fingerprint") == fingerprint
 
 
 def mark_completed(directory: str | Path, fingerprint: str, **info: Any) -> None:

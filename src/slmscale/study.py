@@ -13,8 +13,6 @@ one precision every run trained in (the sweep chooses it once; the report states
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 import yaml
 
 from slmscale.config import ConfigError, fingerprint, to_dict
-from slmscale.files import mark_completed, write_json, write_text
+from slmscale.files import MARKER, content_hash, is_completed, mark_completed, write_json, write_text
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now
 from slmscale.study_config import STUDY_VARIANTS, StudyConfig
@@ -64,15 +62,22 @@ class _Stages:
 
 
 def _complete(path: Path) -> Callable[[], bool]:
-    return lambda: (path / ".completed").is_file()
+    return lambda: is_completed(path)
 
 
 def _sweep_config(cfg: StudyConfig, out: Path, used: set[str]) -> dict[str, Any]:
+    """sweep.yaml's content. Its paths are absolute: the sweep reads relative ones from the folder of
+    sweep.yaml (the study dir), while the study's own (`--out`, `prepared`, `benchmarks`) are
+    relative to the current directory."""
+    out = out.resolve()
     if cfg.prepared:
-        return to_dict(dataclasses.replace(cfg.sweep, variants=cfg.prepared, benchmarks=cfg.benchmarks))
+        prepared = tuple(dataclasses.replace(v, units=str(Path(v.units).resolve())) for v in cfg.prepared)
+        benchmarks = tuple(str(Path(path).resolve()) for path in cfg.benchmarks)
+        return to_dict(dataclasses.replace(cfg.sweep, variants=prepared, benchmarks=benchmarks))
     labels = {"raw": ("all", "raw"), "stories": ("stories", "raw"), "sentences": ("sentences", "raw"),
               "unigram": ("all", "unigram"), "text": ("all", cfg.text.alphabet)}
-    variants = [Variant(name, str(out / "units" / name), *labels[name], train=cfg.text_train if name == "text" else ())
+    train = {"text": cfg.text_train, "unigram": cfg.unigram_train}
+    variants = [Variant(name, str(out / "units" / name), *labels[name], train=train.get(name, ()))
                 for name in STUDY_VARIANTS if name in used]
     benchmarks = out / "speech" / "benchmarks"
     sweep = dataclasses.replace(
@@ -82,23 +87,16 @@ def _sweep_config(cfg: StudyConfig, out: Path, used: set[str]) -> dict[str, Any]
     return to_dict(sweep)
 
 
-def _marker(directory: Path) -> str | None:
-    try:
-        return json.loads((directory / ".completed").read_text()).get("fingerprint")
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def _report_stamp(results: Path, cfg: StudyConfig) -> str:
     """The report depends on the results table and the fit settings only."""
-    return hashlib.sha256(results.read_bytes() + fingerprint(cfg.fit).encode()).hexdigest()[:16]
+    return content_hash(results.read_bytes(), fingerprint(cfg.fit))
 
 
 def _report(sweep: Path, report: Path, cfg: StudyConfig, stamp: str) -> Any:
     from slmscale.report.report import make_report
-    if _marker(report) == stamp:
+    if is_completed(report, stamp):
         return None
-    (report / ".completed").unlink(missing_ok=True)  # stale: the sweep has new results
+    (report / MARKER).unlink(missing_ok=True)  # stale: the sweep has new results
     fit = cfg.fit
     result = make_report(sweep, report, bootstrap=fit.bootstrap, seed=fit.seed, delta=fit.delta,
                          tie_alpha_beta=fit.tie_alpha_beta, fixed=fit.fixed())
@@ -152,7 +150,7 @@ def run_study(out_dir: str | Path, cfg: StudyConfig) -> dict[str, Any]:
     summary = stage("sweep", lambda: not pending(out / "sweep"), lambda: run_sweep(sweep_yaml, out / "sweep"))
     report = out / "report"
     stamp = _report_stamp(out / "sweep" / "results.csv", cfg)
-    stage("report", lambda: _marker(report) == stamp, lambda: _report(out / "sweep", report, cfg, stamp))
+    stage("report", lambda: is_completed(report, stamp), lambda: _report(out / "sweep", report, cfg, stamp))
     record = {"out": str(out.resolve()), "stages": stage.timings,
               "wall_seconds": round(time.perf_counter() - started, 1), "sweep": summary,
               "precision": summary.get("precision"),  # every run's, chosen once (sweep/precision.json)

@@ -22,22 +22,25 @@ from slmscale.units.unigram import UnigramConfig
 from slmscale.world.config import WorldConfig
 
 STUDY_VARIANTS = ("raw", "stories", "sentences", "unigram", "text")
-TINY_SIZES = ("tiny-L1", "tiny-L2", "tiny-L3", "tiny-L4")
-"""20k to 830k parameters (42x) at the world's vocabulary of 202."""
+TINY_SIZES = ("tiny-L2", "tiny-L3", "tiny-L4", "tiny-L5")
+"""139k to 1.67M parameters (12x) at the world's vocabulary of 202. tiny-L1 (width 32, one head)
+sits off the law every larger size follows (docs/LOG.md, 2026-12-07: refits of the GPU ladder pilots)."""
 
-TINY_WORLD = WorldConfig(stories=1200, syntax_pairs_per_subtype=20, cloze_per_subtype=10,
-                         lexical_nonwords_per_word=1)
-"""About 12 h of speech (1.7M deduplicated units: one pass covers the largest budget) and benchmarks
-small enough that scoring every run stays a fraction of its training."""
+TINY_WORLD = WorldConfig(stories=1200, text_only_stories=8400, syntax_pairs_per_subtype=70,
+                         cloze_per_subtype=20, lexical_nonwords_per_word=1)
+"""About 12 h of speech (1.7M deduplicated units: one pass covers the largest budget); 8,400 more
+stories and sentence records as text only (about 1M subword tokens for the text arm); 1,330 syntax
+pairs (a ±3-point 95% interval on the sBLIMP macro) and 100 items per StoryCloze set, whose 20-s
+stories are most of the scoring cost."""
 
 TINY_SWEEP = SweepConfig(
-    grids=(Grid("main", ("raw",), TINY_SIZES, tokens=(250_000, 500_000, 1_000_000)),
-           Grid("corpus", ("stories", "sentences"), TINY_SIZES, tokens=(250_000,)),
-           Grid("unigram", ("unigram",), TINY_SIZES, tokens=(250_000, 500_000)),
-           # The text arm in subwords: the world's text is about 130k tokens of them, so single-epoch
-           # budgets up to 120k (docs/LOG.md, 2026-12-04: text-arm pilots).
-           Grid("text", ("text",), TINY_SIZES, tokens=(30_000, 60_000, 120_000))),
-    # Validation once at the end and a short checkpoint interval: at 60-250 updates per run the
+    grids=(Grid("main", ("raw",), TINY_SIZES, tokens=(400_000, 800_000, 1_600_000)),
+           Grid("corpus", ("stories", "sentences"), ("tiny-L3", "tiny-L4"), tokens=(400_000,)),
+           # The unigram pieces hold about 590k tokens of the same speech: single-epoch budgets below it.
+           Grid("unigram", ("unigram",), TINY_SIZES, tokens=(150_000, 300_000)),
+           # The text arm in subwords over a compute range overlapping the speech grid's (1e11-4e12 FLOPs).
+           Grid("text", ("text",), TINY_SIZES, tokens=(100_000, 200_000, 400_000))),
+    # Validation once at the end and a short checkpoint interval: at 100-400 updates per run the
     # trainer's default of 10 validations would cost about half of the training itself.
     train=("eval_every=1000", "eval_tokens=65536", "checkpoint_every=50"))
 """The tiny study's grids: the main N x D grid on raw units, the corpus comparison at equal tokens,
@@ -94,16 +97,28 @@ class StudyConfig:
     text_train: tuple[str, ...] = ("tokens_per_update=1024",)
     """TrainConfig overrides of the text arm's runs (after sweep.train): its few tokens need a smaller
     batch to take more than a few dozen updates."""
+    unigram_train: tuple[str, ...] = ("tokens_per_update=1024",)
+    """TrainConfig overrides of the unigram variant's runs (after sweep.train): its pieces are about 2.9
+    raw units each, so its single-epoch budgets are a third of the raw grid's and need a smaller batch
+    for enough updates (at 4,096 tokens, 150k tokens is 37 updates; docs/LOG.md, 2026-12-07)."""
     story_prefix: str = "story-"
     """Utterance ids of the world's stories start with this (the `stories` variant)."""
     sentence_prefix: str = "sentences-"
     """Utterance ids of the world's sentence records start with this (the `sentences` variant)."""
     prepared: tuple[Variant, ...] = ()
     """Real data: units dirs made beforehand (tokenize, unigram encode), as sweep variants. When given,
-    the world, synth, tokenizer and units stages are skipped and the grids name these variants."""
+    the world, synth, tokenizer and units stages are skipped and the grids name these variants.
+    Relative units paths are taken from the current directory, as `--out` is."""
     benchmarks: tuple[str, ...] = ()
-    """Real data: spoken benchmarks (sLM21 tree, StoryCloze folders) every speech run is evaluated on."""
+    """Real data: spoken benchmarks (sLM21 tree, StoryCloze folders) every speech run is evaluated on
+    (relative paths from the current directory)."""
     sweep: SweepConfig = TINY_SWEEP
     """The grids over the variants (leave `variants` and `benchmarks` empty: the study fills them)."""
     fit: StudyFitConfig = StudyFitConfig()
     """Fit settings of the report's laws, used by every fit the report makes."""
+
+    def __post_init__(self) -> None:
+        from slmscale.lm.train_config import TrainConfig
+        from slmscale.sweep.sweep_config import check_overrides
+        for name in ("text_train", "unigram_train"):  # a typo fails here, not in every run of the variant
+            check_overrides(name, TrainConfig, getattr(self, name))

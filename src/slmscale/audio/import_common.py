@@ -11,7 +11,6 @@ options), `import.json` (what was imported and what was found) and the
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ import yaml
 
 from slmscale.audio.manifest import MANIFEST
 from slmscale.config import to_dict
-from slmscale.files import MARKER, StageError, check_output_dir, mark_completed, write_json, write_text
+from slmscale.files import MARKER, StageError, check_output_dir, content_hash, mark_completed, write_json, write_text
 from slmscale.log import get_logger
 
 SUMMARY = "import.json"
@@ -73,7 +72,7 @@ def log_skipped(problems: list[Problem]) -> None:
 def import_fingerprint(importer: str, source: Path, cfg: Any) -> str:
     """The config fingerprint, extended with what is imported from where."""
     record = {"importer": importer, "source": str(source), "config": to_dict(cfg)}
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+    return content_hash(json.dumps(record, sort_keys=True))
 
 
 def absolute(path: str | Path) -> Path:

@@ -35,7 +35,7 @@ from slmscale.audio.synth_inputs import SynthInput, TextRecord, read_input
 from slmscale.audio.synth_jobs import Job, Result, complete_wav_duration, run_jobs
 from slmscale.audio.tts import Backend, get_backend, speaker_id
 from slmscale.config import to_dict
-from slmscale.files import (MARKER, StageError, check_output_dir, mark_completed, write_json,
+from slmscale.files import (MARKER, StageError, check_output_dir, content_hash, mark_completed, write_json,
                             write_jsonl, write_text)
 from slmscale.log import get_logger
 from slmscale.parallel import worker_count
@@ -81,7 +81,7 @@ def _fingerprint(resolved: SynthConfig, data: SynthInput) -> str:
     lists and the same voices spelt out agree) without `workers`, and the input content."""
     content = {k: v for k, v in to_dict(resolved).items() if k != "workers"}
     blob = json.dumps({"config": content, "input": data.sha256}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return content_hash(blob)
 
 
 def _claim(out_dir: Path, fingerprint: str) -> None:
@@ -170,7 +170,10 @@ def plan(source: str | Path, config: SynthConfig) -> Plan:
     options: dict[str, Any] = {"end_pause": config.espeak_end_pause} if config.backend == "espeak" else {}
     backend = get_backend(config.backend, **options)
     corpus_voices, bench_voices = _resolve_voices(config, backend)
-    corpus_jobs, utterances = _plan_corpus(data.records, corpus_voices, config.seed, backend.name)
+    spoken = [record for record in data.records if record.spoken]  # text-only records are the text arm's
+    if not spoken:
+        raise StageError(f"{source}: every text record is marked \"spoken\": false; nothing to synthesize")
+    corpus_jobs, utterances = _plan_corpus(spoken, corpus_voices, config.seed, backend.name)
     speakers = [(voice, speaker_id(backend.name, voice)) for voice in bench_voices]
     if config.storycloze_voices < 0:
         raise StageError(f"config storycloze_voices is {config.storycloze_voices}; give 0 (all) or more")

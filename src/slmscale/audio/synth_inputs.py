@@ -37,6 +37,8 @@ class TextRecord:
     text: str
     kind: str
     split: str
+    spoken: bool = True
+    """False for a world's text-only records (the text arm's extra text): synth skips them."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,10 @@ def _check_unique(path: Path, seen: dict[str, int], number: int, item_id: str) -
 def read_text_records(path: Path) -> list[TextRecord]:
     records, seen = [], {}
     for number, row in _lines(path):
-        record = TextRecord(*(_string(path, number, row, key) for key in ("id", "text", "kind", "split")))
+        spoken = row.get("spoken", True)
+        if not isinstance(spoken, bool):
+            raise StageError(f"{path}:{number}: key 'spoken' must be true or false, got {spoken!r}")
+        record = TextRecord(*(_string(path, number, row, key) for key in ("id", "text", "kind", "split")), spoken)
         if record.split not in SPLITS:
             raise StageError(f"{path}:{number}: key 'split' is {record.split!r}, not one of {', '.join(SPLITS)}")
         if record.kind not in KINDS:

@@ -29,11 +29,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _print_metrics(run: str, result: dict) -> None:
+    """One line per accuracy, with its item count and the n-gram baseline's accuracy beside it."""
+    from slmscale.evaluate.evaluate import ITEM_COUNT_SUFFIX
     metrics = result["metrics"]
-    shown = {k: v for k, v in metrics.items() if not k.endswith("_sum") and not k.startswith("kn")}
+    shown = {k: v for k, v in metrics.items() if not k.endswith(("_sum", ITEM_COUNT_SUFFIX)) and not k.startswith("kn")}
     for name, value in shown.items():
         base = next((metrics[k] for k in metrics if k.startswith("kn") and k.split("_", 1)[1] == name), None)
-        print(f"{run}: {name} {value:.1%}" + (f" (n-gram baseline {base:.1%})" if base is not None else ""))
+        count = metrics.get(name + ITEM_COUNT_SUFFIX)
+        print(f"{run}: {name} {value:.1%}" + (f" of {count:,.0f} items" if count is not None else "")
+              + (f" (n-gram baseline {base:.1%})" if base is not None else ""))
 
 
 def run(args: argparse.Namespace) -> int:

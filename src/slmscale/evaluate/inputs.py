@@ -14,7 +14,6 @@ files (path, size, mtime), whichever run, sweep or size is evaluated.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from slmscale.evaluate.layouts import Task
-from slmscale.files import StageError, read_json
+from slmscale.files import StageError, content_hash, read_json
 from slmscale.units.shards import open_split, read_meta
 
 SPLIT = "bench"
@@ -95,11 +94,11 @@ def run_vocabulary(run_dir: Path, record: dict[str, Any]) -> RunVocabulary:
 
 
 def _files_hash(inputs: dict[str, str]) -> str:
-    digest = hashlib.sha256()
+    lines = []
     for key, path in sorted(inputs.items()):
         stat = Path(path).stat()
-        digest.update(f"{key}\t{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
+        lines.append(f"{key}\t{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n")
+    return content_hash(*lines)
 
 
 def _read_split(units_dir: Path, split: str) -> dict[str, np.ndarray]:
@@ -135,7 +134,7 @@ def task_sequences(task: Task, vocab: RunVocabulary, cache_dir: Path, workers: i
     if vocab.modality == "text":
         from slmscale.units.text_units import encode_benchmark
         source = Path(task.source)
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        digest = content_hash(source.read_bytes())
         out = cache_dir / "text" / f"{vocab.fingerprint[:16]}" / f"{source.stem}-{digest}"
         with cache_entry_lock(out):
             encode_benchmark(source, vocab.text_vocab, out)

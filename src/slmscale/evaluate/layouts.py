@@ -20,7 +20,6 @@ layouts is only how files are found and paired, always by explicit ids, never by
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from slmscale.audio.io import AUDIO_SUFFIXES
-from slmscale.files import StageError, read_jsonl_numbered
+from slmscale.files import StageError, content_hash, read_jsonl_numbered
 
 Modality = Literal["audio", "text"]
 Kind = Literal["lexical", "syntactic", "storycloze", "pairs"]
@@ -234,14 +233,11 @@ def _fingerprint(bench: Benchmark, index_files: list[Path]) -> None:
     files' bytes plus each audio file's path (relative to the benchmark) and size; reading
     the 20k+ wavs of sLM21 would take longer than scoring them."""
     root = Path(bench.path) if Path(bench.path).is_dir() else Path(bench.path).parent
-    digest = hashlib.sha256()
-    for index in sorted(set(index_files)):
-        digest.update(f"{os.path.relpath(index, root)}\0".encode() + index.read_bytes())
+    indexes = [f"{os.path.relpath(index, root)}\0".encode() + index.read_bytes() for index in sorted(set(index_files))]
     audio = sorted({Path(p) for t in bench.tasks for p in t.inputs.values()}) if bench.layout != "text" else []
-    for path in audio:
-        digest.update(f"{os.path.relpath(path, root)}\0{path.stat().st_size}\n".encode())
+    listing = [f"{os.path.relpath(path, root)}\0{path.stat().st_size}\n" for path in audio]
     bench.files = len(audio) if audio else sum(len(t.inputs) for t in bench.tasks)
-    bench.content_hash = digest.hexdigest()[:16]
+    bench.content_hash = content_hash(*indexes, *listing)
 
 
 def read_benchmark(path: str | Path, modality: Modality) -> list[Benchmark]:

@@ -258,18 +258,37 @@ def speech_vs_text(ctx: _Context) -> dict[str, Any]:
     bounds, contrast = versus.get("ratio_bounds"), versus.get("contrast") or {}
     interval = contrast.get("ratio_ci95")
     numbers.update(text_gamma=versus["text_gamma"], text_gamma_ci95=versus.get("text_gamma_ci95"),
-                   ratio=versus["ratio"], ratio_ci95=interval, ratio_bounds=bounds, contrast=contrast)
+                   ratio=versus["ratio"], ratio_ci95=interval, ratio_bounds=bounds, contrast=contrast,
+                   **_multipliers(versus["ratio"], interval or bounds, paper))
     text = (f"{claim}: {metric} γ text {gamma_text(versus['text_gamma'], versus.get('text_gamma_ci95'))} / speech "
             f"{gamma_text(row['speech_gamma'], row.get('speech_gamma_ci95'))} = {versus['ratio']:.3g}"
             + (f" [{interval[0]:.3g}, {interval[1]:.3g}] (bootstrap, {contrast['ratio_n']} paired replicates)"
                if interval else f" (bounds from the γ intervals' ends [{bounds[0]:.3g}, {bounds[1]:.3g}])"
-               if bounds else ""))
+               if bounds else "") + _multiplier_text(numbers))
     if interval:
         return _finding("speech_vs_text", interval[0] > 1, text, numbers)
     if not bounds:
         return _finding("speech_vs_text", None, text, numbers, contrast.get("error")
                         or "the ratio has no interval (a γ interval is missing)")
     return _finding("speech_vs_text", bounds[0] > 1, text, numbers)
+
+
+def _multipliers(ratio: float, interval: list[float] | None, paper: Any) -> dict[str, Any]:
+    """What one decade of compute buys text, speech buys with 10^ratio times the compute (Q ∝ C^γ,
+    docs/PAPER.md §5.3): the multiplier of the study's ratio, its interval, and the paper's."""
+    out: dict[str, Any] = {"compute_multiplier_per_decade": 10.0 ** ratio if ratio < 300 else math.inf}
+    if interval:
+        out["compute_multiplier_ci95"] = [10.0 ** min(x, 300) for x in interval]
+    if _float(paper) is not None:
+        out["paper_compute_multiplier_per_decade"] = 10.0 ** float(paper)
+    return out
+
+
+def _multiplier_text(numbers: dict[str, Any]) -> str:
+    ci = numbers.get("compute_multiplier_ci95")
+    paper = numbers.get("paper_compute_multiplier_per_decade")
+    return (f"; what text gains from 10× compute, speech gains from {numbers['compute_multiplier_per_decade']:.3g}×"
+            + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "") + (f" (paper: {paper:.3g}×)" if paper else ""))
 
 
 def _corpus(report: dict[str, Any], row: dict[str, Any]) -> str:

@@ -8,14 +8,13 @@ from: the table's path and hash, the config, the git revision and the library ve
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from slmscale.config import ConfigError, to_dict
-from slmscale.files import StageError, write_json
+from slmscale.files import StageError, content_hash, write_json
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
 from slmscale.scaling.fit_config import FitConfig
@@ -181,7 +180,7 @@ def fit_results(table_path: str | Path, cfg: FitConfig, out_dir: str | Path | No
     with threadpool_limits(1):
         result = LAWS[cfg.law](table, cfg)
     result.update({"source": str(table_path.resolve()),
-                   "source_sha256": hashlib.sha256(table_path.read_bytes()).hexdigest()[:16],
+                   "source_sha256": content_hash(table_path.read_bytes()),
                    "n_rows": len(table), "config": to_dict(cfg), "git_revision": git_revision(),
                    "versions": versions(), "created": utc_now()})
     if out_dir is not None:

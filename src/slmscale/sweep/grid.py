@@ -56,13 +56,13 @@ def short_count(n: int) -> str:
 
 def train_split_tokens(units_dir: str | Path, train: tuple[str, ...] | list[str]) -> int | None:
     """Tokens of the train split a run of this units dir draws from (`train_split` as the sweep's
-    train overrides set it), or None when that is not known yet: no units built, no such split,
-    or overrides that do not parse (those runs fail, saying why)."""
+    train overrides set it; SweepConfig checked that they parse), or None when that is not known yet:
+    no units built, or no such split."""
     from slmscale.lm.train_config import TrainConfig
+    split = apply_overrides(TrainConfig(), list(train)).train_split
     try:
-        split = apply_overrides(TrainConfig(), list(train)).train_split
         tokens = read_meta(units_dir).get("splits", {}).get(split, {}).get("tokens")
-    except (ConfigError, StageError):
+    except StageError:
         return None
     return int(tokens) if tokens else None
 

@@ -34,13 +34,9 @@ RUN_LOCK = ".lock"
 
 
 def _train_defaults(cfg: SweepConfig):
-    """The sweep's train overrides over TrainConfig's defaults; overrides that do not parse give the
-    defaults, since every run then fails on them and records why (as before a precision was chosen)."""
+    """The sweep's train overrides over TrainConfig's defaults (SweepConfig checked that they parse)."""
     from slmscale.lm.train_config import TrainConfig
-    try:
-        return apply_overrides(TrainConfig(), list(cfg.train))
-    except ConfigError:
-        return TrainConfig()
+    return apply_overrides(TrainConfig(), list(cfg.train))
 
 
 def requested_precision(cfg: SweepConfig) -> str:

@@ -5,13 +5,24 @@ the text arm) and one or more **grids**, each a product variants x sizes x token
 epochs. The same run in two grids (the main grid and a corpus comparison at equal tokens) is
 one run. Budgets are absolute (`tokens`) or tokens per parameter (`tokens_per_param`, D/N
 as in the paper's grid, docs/PAPER.md §2.7); `epochs` > 1 trains on D/epochs unique tokens (the
-data-constrained runs).
+data-constrained runs). The `train` and `eval` overrides are checked against TrainConfig and
+EvalConfig when a sweep config is built, so a misspelt key fails `sweep plan`, not every worker.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+
+def check_overrides(where: str, cls: type, overrides: tuple[str, ...]) -> None:
+    """Apply `overrides` to a default `cls` as a worker later applies them to its run's config: an
+    unknown key or a bad value is a ConfigError naming `where` and the key, raised now."""
+    from slmscale.config import ConfigError, apply_overrides
+    try:
+        apply_overrides(cls(), overrides)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -32,9 +43,11 @@ class Variant:
 
     def __post_init__(self) -> None:
         from slmscale.config import ConfigError
+        from slmscale.lm.train_config import TrainConfig
         if any(item.split("=", 1)[0].strip() == "precision" for item in self.train):
             raise ConfigError(f"variants ({self.name}).train: precision is chosen once per sweep; set it in the "
                               "sweep's `train`")
+        check_overrides(f"variants ({self.name}).train", TrainConfig, self.train)
 
 
 @dataclass(frozen=True)
@@ -103,3 +116,9 @@ class SweepConfig:
     """local: runs at once (0 = one per CPU core); cores are split evenly between them."""
     slurm: SlurmConfig = SlurmConfig()
     """The Slurm launcher's resources."""
+
+    def __post_init__(self) -> None:
+        from slmscale.evaluate.eval_config import EvalConfig
+        from slmscale.lm.train_config import TrainConfig
+        check_overrides("train", TrainConfig, self.train)
+        check_overrides("eval", EvalConfig, self.eval)

@@ -7,6 +7,9 @@ same run at once and a SIGKILLed worker leaves no stale lock. A run ends with
 `sweep_done.json` (its stamp: spec and configs) or `failure.json` (the error, never a
 number); interrupted work resumes from the trainer's checkpoint on the next call. Every run
 trains in the sweep's recorded precision (SWEEP/precision.json), passed to the trainer explicitly.
+A run dir trained with other train settings than the sweep now gives it (an edited `train`
+override, a study's `unigram_train`) is moved to SWEEP/superseded/ and trained again, as a run of
+another precision is: its old results are kept, never mixed with the new ones.
 
     python -m slmscale.sweep.worker SWEEP RUN_ID [--threads T]
 """
@@ -25,8 +28,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from slmscale.config import apply_overrides, fingerprint, load_config
-from slmscale.files import StageError, write_json
+from slmscale.config import apply_overrides, fingerprint, load_config, to_dict
+from slmscale.files import StageError, read_json_object, write_json
 from slmscale.log import get_logger
 from slmscale.provenance import utc_now
 from slmscale.sweep.grid import RunSpec
@@ -69,6 +72,17 @@ def run_state(run_dir: Path, stamp: str) -> str | None:
     if done.is_file() and json.loads(done.read_text()).get("stamp") == stamp:
         return DONE
     return FAILED if (run_dir / FAILURE_FILE).is_file() else None
+
+
+def stale_config(run_dir: Path, spec: RunSpec, cfg: SweepConfig) -> bool:
+    """True when `run_dir` holds a run (finished or not) whose train config is not the one the sweep
+    now gives it. Threads and precision are left out: threads say how a run executes, not what it
+    is, and a run of another precision is `stale_precision`'s (a sweep's runs once recorded `auto`)."""
+    trained = read_json_object(run_dir / "run.json").get("config")
+    if not isinstance(trained, dict):
+        return False
+    wanted = to_dict(train_config(spec, cfg, "auto"))
+    return any(trained.get(key) != value for key, value in wanted.items() if key not in ("threads", "precision"))
 
 
 @contextmanager
@@ -154,6 +168,9 @@ def run_one(sweep_dir: str | Path, run_id: str, threads: int | None = None, retr
         if old:  # trained before the sweep fixed its precision: kept aside, trained again
             moved = supersede(sweep_dir, run_dir, old)
             log.warning("%s: trained in %s, the sweep trains in %s; moved to %s", run_id, old, precision, moved)
+        elif stale_config(run_dir, spec, cfg):  # the sweep's train settings changed since: kept aside
+            moved = supersede(sweep_dir, run_dir, "config")
+            log.warning("%s: trained with other train settings than the sweep's now; moved to %s", run_id, moved)
         state = run_state(run_dir, stamp)
         if state == DONE or (state == FAILED and not retry_failed):
             return state

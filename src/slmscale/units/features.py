@@ -3,7 +3,8 @@
 An extractor maps float32 mono 16 kHz samples to float32 ``[frames, dim]``.
 Every kind goes through the same two post-processing steps, in this order:
 
-1. per-utterance CMVN (``spec.cmvn``) at the native frame rate;
+1. CMVN (``spec.cmvn``) at the native frame rate, with the statistics of the whole utterance or of
+   the audio up to each frame (``spec.cmvn_stats``);
 2. stacking of ``native_rate // frame_rate`` consecutive frames by
    **concatenation** (dim grows by that factor). We concatenate instead of
    averaging because averaging is a low-pass filter over time: a 40 ms frame
@@ -38,6 +39,11 @@ LOG_FLOOR = 1e-10
 """Floor on mel energies before the log, so silence gives a finite value."""
 CMVN_STD_FLOOR = 1e-5
 """Floor on the per-dimension std in CMVN, so constant dims map to 0, not NaN."""
+CMVN_STATS = ("utterance", "past")
+"""Where CMVN takes its statistics from (FeatureSpec.cmvn_stats)."""
+CMVN_WARMUP_SECONDS = 1.0
+"""Past-only CMVN: frames in the first second share the statistics of that second, so the first
+frames are not normalised by the mean of one or two frames (which would map them to 0)."""
 FRAME_RATES = (100, 50, 25)
 """Output frame rates a spec may ask for (0 asks for the kind's native rate)."""
 KINDS = ("mfcc", "logmel", "hubert")
@@ -52,6 +58,13 @@ class FeatureSpec:
     """Output frames per second: 0 (the kind's native rate: 100 Hz for mfcc/logmel, the model's own rate for hubert, e.g. 50 Hz for base), 100, 50 or 25. A rate below the native one concatenates consecutive native frames; it must divide the native rate. A tokenizer dir records the resolved rate, never 0."""
     cmvn: bool = True
     """Per-utterance mean/variance normalisation of every feature dimension (before stacking); its statistics are those of each utterance itself. `tokenizer import-kmeans` defaults it to false: released quantizers were fitted on raw features."""
+    cmvn_stats: Literal["utterance", "past"] = "utterance"
+    """CMVN statistics: "utterance" (each utterance's own: every frame depends on the whole file, so
+    two files that share a prefix get different units over it) or "past" (the frames up to each
+    frame, and at least the first CMVN_WARMUP_SECONDS: a shared prefix gets identical features and
+    units, so a minimal pair or a cloze ending changes units only where its audio changes;
+    docs/LOG.md, 2026-12-07: no better downstream on the tiny world, and a higher loss). "utterance"
+    is what tokenizers written before the option computed: a recorded spec without the key means it."""
     n_mfcc: int = 13
     """Cepstral coefficients kept (c0 included); the MFCC dim is 3 * n_mfcc with deltas."""
     n_mels: int = 80
@@ -71,6 +84,8 @@ class FeatureSpec:
         from slmscale.config import ConfigError
         if self.kind not in KINDS:
             raise ConfigError(f"unknown feature kind {self.kind!r} (expected {', '.join(KINDS)})")
+        if self.cmvn_stats not in CMVN_STATS:
+            raise ConfigError(f"cmvn_stats {self.cmvn_stats!r} is not one of {', '.join(CMVN_STATS)}")
         if self.frame_rate != 0 and self.frame_rate not in FRAME_RATES:
             raise ConfigError(f"frame_rate {self.frame_rate} Hz is not one of 0 (native), "
                               f"{', '.join(map(str, FRAME_RATES))}")
@@ -114,6 +129,7 @@ class FeatureExtractor:
         # The fewest samples that give one output frame: one window plus a hop per extra stacked frame.
         self.min_samples = window_samples + (self.stack - 1) * hop_samples
         self.frames_fn = frames_fn
+        self.cmvn_warmup = max(1, round(CMVN_WARMUP_SECONDS * native_rate))
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         samples = np.asarray(samples, dtype=np.float32)
@@ -125,7 +141,7 @@ class FeatureExtractor:
         with torch.inference_mode():
             frames = self.frames_fn(samples)
             if self.spec.cmvn:
-                frames = cmvn(frames)
+                frames = cmvn(frames) if self.spec.cmvn_stats == "utterance" else cmvn_past(frames, self.cmvn_warmup)
             frames = stack_frames(frames, self.stack)
         return frames.numpy().astype(np.float32, copy=False)
 
@@ -138,6 +154,26 @@ def cmvn(frames: torch.Tensor) -> torch.Tensor:
     mean = wide.mean(dim=0, keepdim=True)
     std = wide.std(dim=0, keepdim=True, unbiased=False).clamp_min(CMVN_STD_FLOOR)
     return ((wide - mean) / std).to(frames.dtype)
+
+
+def cmvn_past(frames: torch.Tensor, warmup: int) -> torch.Tensor:
+    """Per-dimension zero mean, unit std with the statistics of frames 0..t for frame t (of frames
+    0..warmup-1 for the first `warmup`): frame t depends only on the audio up to max(t, warmup).
+
+    The running sums are numpy cumulative sums in float64, accumulated strictly in order, so two
+    utterances with the same first n frames get bit-identical statistics (and units) over them.
+    """
+    wide = frames.double().numpy()
+    n = len(wide)
+    if n == 0:
+        return frames
+    sums, squares = np.cumsum(wide, axis=0), np.cumsum(wide * wide, axis=0)
+    upto = np.maximum(np.arange(n), min(warmup, n) - 1)
+    count = (upto + 1.0)[:, None]
+    mean = sums[upto] / count
+    var = np.maximum(squares[upto] / count - mean * mean, 0.0)
+    out = (wide - mean) / np.maximum(np.sqrt(var), CMVN_STD_FLOOR)
+    return torch.from_numpy(out).to(frames.dtype)
 
 
 def stack_frames(frames: torch.Tensor, stack: int) -> torch.Tensor:

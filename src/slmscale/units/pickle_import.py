@@ -17,14 +17,13 @@ per-utterance-normalised features to them gives silently wrong units.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from slmscale.config import to_dict
-from slmscale.files import StageError, check_output_dir
+from slmscale.files import StageError, check_output_dir, content_hash
 from slmscale.log import get_logger
 from slmscale.units.features import FeatureSpec
 from slmscale.units.tokenize import feature_dim
@@ -130,7 +129,7 @@ def import_kmeans(path: str | Path, out_dir: str | Path, config: ImportConfig = 
     centroids, file_format = read_centroids(path, trust_pickle)
     config = replace(config, features=resolved_spec(config.features))
     spec = config.features
-    stage_fp = hashlib.sha256(centroids.tobytes() + repr(to_dict(config)).encode()).hexdigest()[:16]
+    stage_fp = content_hash(centroids.tobytes(), repr(to_dict(config)))
     if check_output_dir(out_dir, stage_fp):
         log.info("%s is already complete; skipping", out_dir)
         return load_tokenizer(out_dir)

@@ -51,7 +51,8 @@ import yaml
 
 from slmscale.audio.manifest import SPLITS
 from slmscale.config import fingerprint, to_dict
-from slmscale.files import StageError, atomic_dir, check_output_dir, mark_completed, read_jsonl_numbered, write_json
+from slmscale.files import (StageError, atomic_dir, check_output_dir, content_hash, mark_completed, read_jsonl_numbered,
+                            write_json)
 from slmscale.log import get_logger, progress
 from slmscale.units.shards import ShardWriter, write_units_meta
 
@@ -105,7 +106,7 @@ class Vocab:
         described = {"symbols": self.symbols, "config": to_dict(self.config)}
         if self.model:  # the segmentation, not only the pieces, decides the ids of a text
             described["model"] = hashlib.sha256(self.model).hexdigest()
-        return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+        return content_hash(json.dumps(described, sort_keys=True))
 
     def ids(self, symbols: list[str], where: str) -> list[int]:
         index = {s: i for i, s in enumerate(self.symbols)}
@@ -258,7 +259,7 @@ def tokenize_text(text_jsonl: str | Path, out_dir: str | Path, cfg: TextUnitsCon
     """A text.jsonl (id, text, kind, split) as a units dir; returns its meta."""
     text_jsonl, out_dir = Path(text_jsonl), Path(out_dir)
     records = _read_text_records(text_jsonl)
-    source = hashlib.sha256(text_jsonl.read_bytes()).hexdigest()[:16]
+    source = content_hash(text_jsonl.read_bytes())
     stamp = f"{fingerprint(cfg)}:{source}"
     if check_output_dir(out_dir, stamp):
         log.info("%s is already complete; skipping", out_dir)
@@ -323,7 +324,7 @@ def encode_benchmark(benchmark_jsonl: str | Path, vocab_path: str | Path, out_di
             if not isinstance(row.get(key), str):
                 raise StageError(f"{benchmark_jsonl}:{number}: missing or non-string key {key!r}")
     name = benchmark_jsonl.stem
-    stamp = f"{vocab.fingerprint()}:{hashlib.sha256(benchmark_jsonl.read_bytes()).hexdigest()[:16]}"
+    stamp = f"{vocab.fingerprint()}:{content_hash(benchmark_jsonl.read_bytes())}"
     if check_output_dir(out_dir, stamp):
         return json.loads((out_dir / "meta.json").read_text())
     to_symbols = symbolizer(vocab.config, vocab.model)

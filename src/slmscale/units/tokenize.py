@@ -11,7 +11,6 @@ run resumes after the last finished block.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ import yaml
 
 from slmscale.audio.io import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, load_audio
 from slmscale.audio.manifest import read_manifest
-from slmscale.files import StageError, atomic_dir, check_output_dir, mark_completed
+from slmscale.files import StageError, atomic_dir, check_output_dir, content_hash, mark_completed
 from slmscale.log import get_logger, progress
 from slmscale.parallel import one_thread_workers, worker_count
 from slmscale.units.blocks import BLOCK_ITEMS, BlockResult, BlockStore
@@ -178,9 +177,7 @@ def extract(items: list[Item], spec: FeatureSpec, centroids: np.ndarray | None, 
 
 
 def _fingerprint(tokenizer_fp: str, dedup: bool, items: list[Item]) -> str:
-    digest = hashlib.sha256(f"{tokenizer_fp}|dedup={dedup}\n".encode())
-    digest.update("".join(f"{i.split}\t{i.id}\t{i.path}\n" for i in items).encode())
-    return digest.hexdigest()[:16]
+    return content_hash(f"{tokenizer_fp}|dedup={dedup}\n", "".join(f"{i.split}\t{i.id}\t{i.path}\n" for i in items))
 
 
 def _block_results(items: list[Item], tok: Any, workers: int, store: BlockStore) -> Iterator[BlockResult]:

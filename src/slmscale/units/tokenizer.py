@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 
 from slmscale.config import ConfigError, fingerprint, from_dict, to_dict
-from slmscale.files import (StageError, atomic_dir, check_output_dir, is_completed, mark_completed,
+from slmscale.files import (StageError, atomic_dir, check_output_dir, content_hash, is_completed, mark_completed,
                             ordinary_permissions, write_json)
 from slmscale.log import get_logger
 from slmscale.units.features import FeatureSpec, with_frame_rate
@@ -87,11 +87,11 @@ def tokenizer_fingerprint(spec: FeatureSpec, centroids: np.ndarray, hubert_weigh
     """What the units depend on: the feature spec and centroids, and for HuBERT features the model's
     weights by content instead of its path (so units keep their identity when the model moves)."""
     described = to_dict(spec)
+    if described.get("cmvn_stats") == "utterance":
+        del described["cmvn_stats"]  # what every tokenizer meant before the option: their fingerprints stay
     if hubert_weights:
         described = {**described, "hubert_path": None, "hubert_weights": hubert_weights}
-    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
-    digest.update(np.ascontiguousarray(centroids, dtype=np.float32).tobytes())
-    return digest.hexdigest()[:16]
+    return content_hash(json.dumps(described, sort_keys=True), np.ascontiguousarray(centroids, dtype=np.float32).tobytes())
 
 
 def _hubert_weights(spec: FeatureSpec) -> str:

@@ -31,7 +31,6 @@ paper saw about 1.73x) and, when the source had them, `audio_seconds` and
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import json
 import re
@@ -44,7 +43,8 @@ import numpy as np
 import yaml
 
 from slmscale.config import fingerprint, to_dict
-from slmscale.files import StageError, atomic_dir, check_output_dir, mark_completed, write_json
+from slmscale.files import (MARKER, StageError, atomic_dir, check_output_dir, content_hash, mark_completed, read_marker,
+                            write_json)
 from slmscale.log import get_logger, progress
 from slmscale.units.shards import (ShardWriter, check_units_dir, open_split, read_meta,
                                    unit_diagnostics, write_units_meta)
@@ -111,7 +111,7 @@ def text_units(text: str, units_of: dict[str, int]) -> list[int]:
 def units_fingerprint(units_dir: str | Path) -> str:
     """A short hash of a units dir's meta.json: it names the tokenizer and the counts."""
     meta = read_meta(units_dir)
-    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+    return content_hash(json.dumps(meta, sort_keys=True))
 
 
 def _source_units(meta: dict[str, Any], units_dir: Path) -> int:
@@ -313,8 +313,7 @@ def encode_units(units_dir: str | Path, model_dir: str | Path, out_dir: str | Pa
 
 def _completed_fingerprint(model_dir: Path) -> str | None:
     """The fingerprint in a model dir's `.completed` marker (it names config and training data)."""
-    marker = model_dir / ".completed"
-    try:
-        return json.loads(marker.read_text()).get("fingerprint")
-    except (OSError, json.JSONDecodeError):
-        raise StageError(f"{model_dir}: unigram training did not complete (no valid {marker.name})") from None
+    marker = read_marker(model_dir)
+    if marker is None:
+        raise StageError(f"{model_dir}: unigram training did not complete (no valid {MARKER})")
+    return marker.get("fingerprint")

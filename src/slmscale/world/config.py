@@ -14,6 +14,11 @@ class WorldConfig:
     """Story records (kind "story") in text.jsonl; about 59 words each, so 2,500 make about 12 h of espeak speech (about 2M deduplicated k=200 MFCC units, one epoch of the tiny study's largest budget)."""
     sentence_records: Optional[int] = None
     """Sentence records (kind "sentence"): 3-8 unrelated sentences from other stories; null = as many as stories."""
+    text_only_stories: int = 0
+    """Further story records, and as many sentence records, in text.jsonl with "spoken": false: synth
+    skips them and the text arm reads them, so a text LM can train on the world's language over a
+    compute range like the speech grid's without hours of speech (a text token carries about 20 speech
+    units' worth of content). Benchmarks are held out from them too."""
     seed: int = 0
     """Seed of every random choice: the same seed and config give byte-identical files."""
     valid_fraction: float = 0.05
@@ -34,6 +39,7 @@ class WorldConfig:
         checks = [
             ("stories", self.stories >= 1, "must be at least 1"),
             ("sentence_records", self.sentence_records is None or self.sentence_records >= 0, "must be >= 0"),
+            ("text_only_stories", self.text_only_stories >= 0, "must be >= 0"),
             ("valid_fraction", 0 <= self.valid_fraction < 1, "must be in [0, 1)"),
             ("test_fraction", 0 <= self.test_fraction < 1, "must be in [0, 1)"),
             ("test_fraction", self.valid_fraction + self.test_fraction < 1,

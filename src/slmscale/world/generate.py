@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -28,7 +29,7 @@ from slmscale.world.cloze import story_cloze, topic_cloze
 from slmscale.world.config import WorldConfig
 from slmscale.world.grammar import split_sentences, words
 from slmscale.world.lexical_pairs import OOV_WORDS, lexical_pairs
-from slmscale.world.stories import generate_stories, reachable_lower_bound
+from slmscale.world.stories import Story, generate_stories, reachable_lower_bound
 from slmscale.world.syntax_pairs import PARADIGMS, syntax_pairs
 from slmscale.world.text import heldout_set, sentence_groups, split_names, text_records, word_counts
 
@@ -41,7 +42,8 @@ log = get_logger(__name__)
 
 @dataclass
 class World:
-    records: list[dict[str, str]]
+    records: list[dict[str, Any]]
+    """text.jsonl: the spoken records, then the text-only ones ("spoken": false)."""
     benchmarks: dict[str, list[dict[str, object]]]
     stats: dict[str, object]
 
@@ -54,34 +56,48 @@ def make_world(config: WorldConfig) -> World:
     """Generate everything in memory (a few seconds for the default world)."""
     config.validate()
     started = time.perf_counter()
-    stories = generate_stories(_stream(config, "stories"), config.stories)
     n_groups = config.stories if config.sentence_records is None else config.sentence_records
-    sentences_rng = _stream(config, "sentences")
-    lengths = [len(stories[sentences_rng.randrange(len(stories))].sentences) for _ in range(n_groups)]
-    donors = generate_stories(_stream(config, "donors"), n_groups + n_groups // 4 + 10)
-    groups = sentence_groups(sentences_rng, donors, lengths)
-    split_rng = _stream(config, "splits")
-    records = text_records(
-        stories, groups,
-        split_names(split_rng, len(stories), config.valid_fraction, config.test_fraction),
-        split_names(split_rng, len(groups), config.valid_fraction, config.test_fraction))
-    log.info("text: %d story and %d sentence records in %.1f s", len(stories), len(groups),
-             time.perf_counter() - started)
+    records, stories = _records(config, "", config.stories, n_groups)
+    extra, extra_stories = _records(config, "text-", config.text_only_stories, config.text_only_stories,
+                                    exclude={s.text for s in stories})
+    log.info("text: %d story and %d sentence records (and %d of each for text only) in %.1f s", len(stories),
+             n_groups, config.text_only_stories, time.perf_counter() - started)
 
-    heldout = heldout_set(records)
+    # Benchmarks are held out from all the text; their words must occur in the spoken train text.
+    heldout = heldout_set(records + extra)
     train_counts = word_counts(records, "train")
     syntax = syntax_pairs(_stream(config, "syntax"), config.syntax_pairs_per_subtype, heldout, set(train_counts))
     story_rows, cloze_stories = story_cloze(_stream(config, "story_cloze"), config.cloze_per_subtype, heldout,
-                                            {s.text for s in stories})
+                                            {s.text for s in stories + extra_stories})
     topic_rows = topic_cloze(_stream(config, "topic_cloze"), cloze_stories) if cloze_stories else []
-    text_words = {w for row in records for w in words(row["text"])}
+    text_words = {w for row in records + extra for w in words(row["text"])}
     oov = len(OOV_WORDS) if config.lexical_oov_words is None else config.lexical_oov_words
     lexical = lexical_pairs(_stream(config, "lexical"), train_counts, text_words,
                             config.lexical_nonwords_per_word, oov)
     benchmarks = {"syntax": syntax, "lexical": lexical, "story_cloze": story_rows, "topic_cloze": topic_rows}
     log.info("benchmarks: %s in %.1f s", ", ".join(f"{len(v)} {k}" for k, v in benchmarks.items()),
              time.perf_counter() - started)
-    return World(records, benchmarks, world_stats(config, records, benchmarks))
+    stats = {**world_stats(config, records, benchmarks), "text_only_records": len(extra)}
+    return World(records + extra, benchmarks, stats)
+
+
+def _records(config: WorldConfig, prefix: str, n_stories: int, n_groups: int,
+             exclude: set[str] | None = None) -> tuple[list[dict[str, Any]], list[Story]]:
+    """Story and sentence records with their splits, each from its own seeded streams; `prefix` ""
+    names the spoken records, another prefix text-only ones (their own streams, "spoken": false)."""
+    if n_stories == 0 and n_groups == 0:
+        return [], []
+    stories = generate_stories(_stream(config, prefix + "stories"), n_stories, exclude)
+    sentences_rng = _stream(config, prefix + "sentences")
+    lengths = [len(stories[sentences_rng.randrange(len(stories))].sentences) for _ in range(n_groups)]
+    donors = generate_stories(_stream(config, prefix + "donors"), n_groups + n_groups // 4 + 10)
+    groups = sentence_groups(sentences_rng, donors, lengths)
+    split_rng = _stream(config, prefix + "splits")
+    records = text_records(stories, groups,
+                           split_names(split_rng, len(stories), config.valid_fraction, config.test_fraction),
+                           split_names(split_rng, len(groups), config.valid_fraction, config.test_fraction),
+                           prefix, spoken=not prefix)
+    return records, stories
 
 
 def world_stats(config: WorldConfig, records: list[dict[str, str]],

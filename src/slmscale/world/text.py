@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections import Counter, deque
 from collections.abc import Iterable
+from typing import Any
 
 from slmscale.world.grammar import heldout_keys, split_sentences, words
 from slmscale.world.stories import Story
@@ -50,13 +51,15 @@ def sentence_groups(rng: random.Random, donors: list[Story], lengths: list[int])
 
 
 def text_records(stories: list[Story], groups: list[list[str]], story_splits: list[str],
-                 group_splits: list[str]) -> list[dict[str, str]]:
-    """text.jsonl rows: id, text, kind ('story' | 'sentence'), split."""
+                 group_splits: list[str], prefix: str = "", spoken: bool = True) -> list[dict[str, Any]]:
+    """text.jsonl rows: id, text, kind ('story' | 'sentence'), split, and "spoken": false on records
+    only the text arm reads (ids `prefix` + story-N / sentences-N)."""
     width = max(5, len(str(max(len(stories), len(groups)))))
-    rows = [{"id": f"story-{i + 1:0{width}d}", "text": s.text, "kind": "story", "split": split}
+    extra = {} if spoken else {"spoken": False}
+    rows = [{"id": f"{prefix}story-{i + 1:0{width}d}", "text": s.text, "kind": "story", "split": split, **extra}
             for i, (s, split) in enumerate(zip(stories, story_splits))]
-    rows += [{"id": f"sentences-{i + 1:0{width}d}", "text": " ".join(g), "kind": "sentence", "split": split}
-             for i, (g, split) in enumerate(zip(groups, group_splits))]
+    rows += [{"id": f"{prefix}sentences-{i + 1:0{width}d}", "text": " ".join(g), "kind": "sentence",
+              "split": split, **extra} for i, (g, split) in enumerate(zip(groups, group_splits))]
     return rows
 
 
