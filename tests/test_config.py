@@ -54,6 +54,53 @@ def test_bad_overrides_name_the_key_or_value(override, needle):
         apply_overrides(Outer(), [override])
 
 
+@dataclasses.dataclass(frozen=True)
+class Typed:
+    count: Optional[int] = None
+    """An optional int."""
+    rate: Optional[float] = None
+    """An optional float."""
+    split: Optional[Literal["train", "test"]] = None
+    """An optional choice."""
+    sizes: tuple[int, ...] = ()
+    """A tuple of ints."""
+    groups: tuple[Inner, ...] = ()
+    """A tuple of groups."""
+
+
+@pytest.mark.parametrize("override, message", [
+    ("count=abc", "count: value 'abc' is not an integer or null (write integers as 20000, 20_000 or 2e4)"),
+    ("rate=abc", "rate: value 'abc' is not a float or null"),
+    ("split=dev", "split: value 'dev' is not one of ['train', 'test'] or null"),
+    ("sizes=1,x", "sizes[1]: value 'x' is not an integer (write integers as 20000, 20_000 or 2e4)"),
+    ({"groups": 3}, "groups: value 3 is not a list, each item a mapping of Inner keys"),
+    ({"rate": True}, "rate: value True is not a float or null"),
+])
+def test_a_bad_value_names_the_type_it_needs_in_words(override, message):
+    # An Optional field's message once read "value 'abc' is not a valid Optional".
+    with pytest.raises(ConfigError) as err:
+        if isinstance(override, dict):  # from a YAML file
+            from_dict(Typed, override)
+        else:
+            apply_overrides(Typed(), [override])
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("text, value", [
+    ("2e4", 20_000), ("20_000", 20_000), ("2.5e4", 25_000), ("1E3", 1000), ("-3", -3),
+    ("12345678901234567891", 12345678901234567891),  # exact: not rounded through a float
+])
+def test_int_keys_take_integers_written_as_numbers(text, value):
+    assert apply_overrides(Outer(), [f"steps={text}"]).steps == value
+    assert from_dict(Outer, {"steps": text}).steps == value  # YAML reads `steps: 2e4` as a string
+
+
+@pytest.mark.parametrize("text", ["2.5", "2.5e-1", "nan", "inf", "1e99999", "0x10", ""])
+def test_int_keys_refuse_what_is_not_an_integer(text):
+    with pytest.raises(ConfigError, match=r"steps: value .* is not an integer"):
+        apply_overrides(Outer(), [f"steps={text}"])
+
+
 def test_yaml_file_is_strict_and_overrides_win(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("steps: 5\ninner:\n  rate: 0.25\n")

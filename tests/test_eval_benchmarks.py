@@ -109,6 +109,32 @@ def test_submission_without_any_file_for_the_set(tmp_path):
         score_submission(tmp_path / "empty", bench.path)
 
 
+def test_a_submission_missing_a_task_is_an_error_unless_allow_partial(tmp_path, capsys):
+    bench = _slm21(tmp_path / "sLM21")
+    sub = bench.write_scores(tmp_path / "sub")
+    (sub / "syntactic" / "dev.txt").unlink()
+    with pytest.raises(StageError, match=r"syntactic/dev.txt: score file missing \(1 of 2 tasks .*--allow-partial"):
+        score_submission(sub, bench.path)
+    args = ["eval", "--scores", str(sub), "--benchmark", str(bench.path)]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert "syntactic/dev.txt: score file missing" in error and len(error.strip().splitlines()) == 1
+    # Allowed, the tasks present are scored and each missing one is one warning line and listed.
+    assert main(args + ["--allow-partial"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert "lexical" in report and "syntactic" not in report
+    assert report["missing"] == [str(sub / "syntactic" / "dev.txt")]
+    warnings = [line for line in captured.err.splitlines() if "PARTIAL SUBMISSION" in line]
+    assert len(warnings) == 1 and "syntactic/dev NOT scored" in warnings[0]
+
+
+def test_a_submission_path_that_does_not_exist_says_so(tmp_path):
+    bench = _slm21(tmp_path / "sLM21")
+    with pytest.raises(StageError, match=r"NOPE/zr2021: no such submission file or folder"):
+        score_submission(tmp_path / "NOPE" / "zr2021", bench.path)
+
+
 def test_bad_layouts_are_errors_naming_file_and_key(tmp_path):
     bench = _slm21(tmp_path / "a")
     gold = bench.path / "syntactic" / "dev" / "gold.csv"

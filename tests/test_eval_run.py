@@ -22,7 +22,7 @@ from slmscale.evaluate.submission import score_submission
 from slmscale.files import StageError
 from slmscale.lm.train_config import TrainConfig
 from slmscale.lm.trainer import train
-from slmscale.units.tokenize import tokenize_corpus
+from slmscale.units.tokenize import tokenize_audio_folder, tokenize_corpus
 from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer
 
 TRAIN = TrainConfig(size="tiny-L1", tokens=2048, context=32, tokens_per_update=256, eval_every=0, lr=1e-2)
@@ -172,3 +172,94 @@ def test_errors_name_the_problem(world, tmp_path):
         evaluate_run(run, [text_pairs], _cfg(world))
     with pytest.raises(StageError, match="no such benchmark"):
         evaluate_run(run, [tmp_path / "nowhere"], _cfg(world))
+
+
+def test_a_corrupt_benchmark_file_names_it_and_what_eval_can_do(world, tmp_path, capsys):
+    bench = tmp_path / "extra"
+    shutil.copytree(world["manifest"].parent, bench)
+    bad = bench / "audio" / "p1-negative.wav"
+    bad.write_bytes(b"RIFF not really a wav")
+    assert main(["eval", str(world["run"]), "--benchmark", str(bench / "mine.jsonl"),
+                 f"cache_dir={tmp_path / 'cache'}", "threads=1", "workers=1"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and str(bad) in errors[0]
+    error = errors[0]
+    # eval has no --skip-bad: the hint is what a user of eval can do.
+    assert "--skip-bad" not in error
+    assert error.endswith(f"fix or replace the file, or remove its pair from {bench / 'mine.jsonl'}")
+
+
+def _without_extraction(monkeypatch) -> None:
+    import slmscale.units.tokenize as tokenize
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("features were extracted: the units dir was not used")
+    monkeypatch.setattr(tokenize, "extract", no_extraction)
+
+
+def test_a_units_dir_tokenized_from_a_benchmark_folder_scores_as_the_folder(world, tmp_path, monkeypatch):
+    cloze, lexical = world["bench"] / "cloze" / "sSC", world["bench"] / "zr" / "lexical" / "dev"
+    tokenize_audio_folder(cloze, world["tok"], tmp_path / "ub_ssc", workers=1)
+    tokenize_audio_folder(lexical, world["tok"], tmp_path / "ub_lex", workers=1)
+    run = tmp_path / "run"
+    shutil.copytree(world["run"], run)
+    folders = evaluate_run(run, [cloze, world["bench"] / "zr"], _cfg(world))
+    _without_extraction(monkeypatch)
+    units = evaluate_run(run, [tmp_path / "ub_ssc", tmp_path / "ub_lex"], _cfg(world, ngram_order=0))
+    assert set(units["benchmarks"]) == {"sSC", "zr", "ub_ssc", "ub_lex"}
+    assert units["benchmarks"]["ub_lex"]["layout"] == "sLM21" and units["benchmarks"]["ub_lex"]["files"] == 16
+    for ub, folder, task in (("ub_ssc", "sSC", "sSC"), ("ub_lex", "zr", "lexical/dev")):
+        got, want = units["benchmarks"][ub]["tasks"][task], folders["benchmarks"][folder]["tasks"][task]
+        assert got["inputs"] == want["inputs"] and got["tokens"] == want["tokens"]
+        assert got["model"] == want["model"] and got["pairs"]["keys"] == want["pairs"]["keys"]
+
+
+def test_a_units_dir_of_another_tokenizer_or_without_its_folder_is_refused(world, tmp_path, monkeypatch):
+    ub = tmp_path / "ub"
+    tokenize_audio_folder(world["bench"] / "cloze" / "tSC", world["tok"], ub, workers=1)
+    meta = json.loads((ub / "meta.json").read_text())
+    run_fp = meta["tokenizer_fingerprint"]
+    (ub / "meta.json").write_text(json.dumps({**meta, "tokenizer_fingerprint": "0123456789abcdef"}))
+    with pytest.raises(StageError, match=f"made by tokenizer 0123456789abcdef .* from tokenizer {run_fp} "):
+        evaluate_run(world["run"], [ub], _cfg(world))
+    # The units hold no pairs: without the folder they were made of there is nothing to score.
+    folder = tmp_path / "tSC"
+    shutil.copytree(world["bench"] / "cloze" / "tSC", folder)
+    tokenize_audio_folder(folder, world["tok"], tmp_path / "ub2", workers=1)
+    shutil.rmtree(folder)
+    with pytest.raises(StageError, match=r"ub2: its source .*tSC' \(meta.json `source`\) does not exist; "
+                                         r"units hold no pairs"):
+        evaluate_run(world["run"], [tmp_path / "ub2"], _cfg(world))
+    with pytest.raises(StageError, match="units of the corpus"):
+        evaluate_run(world["run"], [world["units"]], _cfg(world))
+
+
+def test_two_evaluations_filling_the_cache_at_once_extract_once(world, tmp_path, monkeypatch):
+    """Sweep workers share one cache: the entry is made under a lock and renamed into place once
+    complete, so a second process waits and reads it rather than extracting again or racing."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import slmscale.units.tokenize as tokenize
+    from slmscale.evaluate.inputs import audio_units, completed_record, run_vocabulary
+    from slmscale.evaluate.layouts import read_benchmark
+    vocab = run_vocabulary(world["run"], completed_record(world["run"], "evaluated"))
+    task = read_benchmark(world["bench"] / "cloze" / "sSC", "audio")[0].tasks[0]
+    real, calls, lock = tokenize.extract, [], threading.Lock()
+
+    def slow_extract(*args, **kwargs):
+        with lock:
+            calls.append(1)
+        time.sleep(0.5)  # a window for the other evaluation to start extracting too
+        yield from real(*args, **kwargs)
+    monkeypatch.setattr(tokenize, "extract", slow_extract)
+    # flock excludes two open files of one process as of two processes: threads stand in for workers.
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: audio_units(task, vocab, tmp_path / "cache", workers=1), range(2))
+    assert len(calls) == 1
+    assert first.keys() == second.keys() == task.inputs.keys()
+    assert all(np.array_equal(first[key], second[key]) for key in first)
+    entries = [p for p in (tmp_path / "cache" / "units").iterdir() if p.is_dir()]
+    leftovers = [p.name for entry in entries for p in entry.iterdir() if p.name.startswith(".") and p.is_dir()]
+    assert len(entries) == 1 and leftovers == []

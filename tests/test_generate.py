@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 from slmscale.audio.fixtures import make_speech_corpus, speech_like
 from slmscale.audio.io import load_audio, write_wav
@@ -25,7 +26,7 @@ from slmscale.vocoder.hifigan import CodeHiFiGAN, save_code_hifigan
 from slmscale.vocoder.mean_mel import VocoderConfig, train_vocoder
 from slmscale.vocoder.speech_continuation import generate_speech
 
-TRAIN = TrainConfig(size="tiny-L1", tokens=2048, context=32, tokens_per_update=256, eval_every=0, lr=1e-2)
+TRAIN = TrainConfig(size="tiny-L1", tokens=2048, context=32, tokens_per_update=256, lr=1e-2)
 SMALL_TOKENIZER = TokenizerConfig(k=16, frames_sample=5000, kmeans_iterations=10, workers=1)
 
 
@@ -122,6 +123,88 @@ def test_default_vocoder_is_learned_from_the_tokenizers_corpus_and_cached(world,
     assert Path(first["vocoder"]) == cache / "vocoders" / fingerprint
     assert (cache / "vocoders" / fingerprint / "vocoder.safetensors").is_file()
     assert len(_read(tmp_path / "d.wav")[0]) == 16000
+
+
+@pytest.fixture
+def relative_world(tmp_path, monkeypatch) -> dict[str, Path]:
+    """A corpus, tokenizer, units dir and run made, as a user types them, with paths relative to
+    WORK/; the test then runs in another directory."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(make_speech_corpus(work / "corpus", utterances=16, held_out=2).parent)
+    train_tokenizer("corpus", "tok", SMALL_TOKENIZER)
+    tokenize_corpus("corpus", "tok", "units", workers=1)
+    train("units", "run", TRAIN)
+    write_wav(work / "prompt.wav", speech_like(np.random.default_rng(7), 0.4, 16000)[:, 0])
+    monkeypatch.chdir(elsewhere)
+    return {"work": work, "corpus": work / "corpus", "tok": work / "tok", "run": work / "run",
+            "prompt": work / "prompt.wav", "elsewhere": elsewhere}
+
+
+def test_generate_runs_from_another_directory_after_relative_training_paths(relative_world, tmp_path):
+    w = relative_world
+    recorded = json.loads((w["tok"] / "tokenizer.json").read_text())["trained_on"]["corpus"]
+    assert recorded == str(w["corpus"])  # absolute: it names the same dir from anywhere
+    assert yaml.safe_load((w["work"] / "units" / "config.yaml").read_text())["tokenizer"] == str(w["tok"])
+    summary = generate_speech(w["run"], "out.wav", 1.0, w["prompt"], cache_dir=tmp_path / "cache")
+    assert len(_read(w["elsewhere"] / "out.wav")[0]) == 16000
+    assert json.loads((Path(summary["vocoder"]) / "vocoder.json").read_text())["trained_on"]["corpus"] == \
+        str(w["corpus"])
+    # A tokenizer written before the path was stored absolute holds it as typed: found from its dir's parent.
+    desc = json.loads((w["tok"] / "tokenizer.json").read_text())
+    desc["trained_on"]["corpus"] = "corpus"
+    (w["tok"] / "tokenizer.json").write_text(json.dumps(desc))
+    old = generate_speech(w["run"], "old.wav", 1.0, w["prompt"], cache_dir=tmp_path / "cache2")
+    assert json.loads((Path(old["vocoder"]) / "vocoder.json").read_text())["trained_on"]["corpus"] == \
+        str(w["corpus"])
+    assert np.array_equal(_read(w["elsewhere"] / "old.wav")[0], _read(w["elsewhere"] / "out.wav")[0])
+
+
+def test_a_cached_default_vocoder_serves_once_the_corpus_is_gone(relative_world, tmp_path, monkeypatch):
+    w, cache = relative_world, tmp_path / "cache"
+    monkeypatch.chdir(w["work"])  # where the corpus was named from, so the vocoder is learnable by any version
+    first = generate_speech(w["run"], tmp_path / "a.wav", 1.0, w["prompt"], cache_dir=cache)
+    shutil.rmtree(w["corpus"])
+    again = generate_speech(w["run"], tmp_path / "b.wav", 1.0, w["prompt"], cache_dir=cache)
+    assert again["vocoder"] == first["vocoder"]
+    assert np.array_equal(_read(tmp_path / "a.wav")[0], _read(tmp_path / "b.wav")[0])
+    # Without a cached one, the corpus is needed and its absence is the error ...
+    with pytest.raises(StageError, match="training corpus.*--vocoder VOC"):
+        generate_speech(w["run"], tmp_path / "c.wav", 1.0, w["prompt"], cache_dir=tmp_path / "empty")
+    # ... but a bad prompt is named first, not hidden behind it.
+    with pytest.raises(StageError, match="--prompt .*nowhere.wav: no such audio file"):
+        generate_speech(w["run"], tmp_path / "c.wav", 1.0, tmp_path / "nowhere.wav", cache_dir=tmp_path / "empty")
+    assert not (tmp_path / "c.wav").exists()
+
+
+def test_arguments_are_checked_before_the_model_loads_or_a_vocoder_is_learned(world, tmp_path, capsys,
+                                                                             monkeypatch):
+    cache = tmp_path / "cache"
+    with pytest.raises(StageError, match=r"--prompt .*prompt.wav lasts 0.60 s.*--seconds 0.5"):
+        generate_speech(world["run"], tmp_path / "x.wav", 0.5, world["prompt"], cache_dir=cache)
+    assert not (cache / "vocoders").exists()  # refused before learning one
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+    monkeypatch.setattr("slmscale.lm.hf.load_pretrained", no_model)
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_dir").mkdir()
+
+    def fails(extra: list[str], *fragments: str) -> None:
+        args = ["generate", str(world["run"]), "--seconds", "1", "--vocoder", str(world["voc"])]
+        assert main(args + (["--out", str(tmp_path / "y.wav")] if "--out" not in extra else []) + extra) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err  # one line, no traceback
+        for fragment in fragments:
+            assert fragment in err, (fragment, err)
+
+    fails(["--out", str(tmp_path / "a_dir")], f"--out {tmp_path / 'a_dir'}: is a directory")
+    fails(["--out", str(tmp_path / "a_file" / "o.wav")], "--out", f"{tmp_path / 'a_file'} is not a directory")
+    fails(["--units-out", str(tmp_path / "a_dir")], f"--units-out {tmp_path / 'a_dir'}: is a directory")
+    fails(["--units-out", str(tmp_path / "y.wav")], "--units-out", "is the --out file")
+    fails(["--prompt", str(tmp_path / "a_dir")], f"--prompt {tmp_path / 'a_dir'}: is a directory")
+    fails(["--prompt", str(tmp_path / "a_file")], "--prompt", "a_file: empty file")
+    assert not (tmp_path / "y.wav").exists()
 
 
 def test_neural_vocoder_checkpoint_generates_the_requested_length(world, tmp_path):

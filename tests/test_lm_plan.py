@@ -47,9 +47,43 @@ def test_lr_schedule_warms_up_then_decays_by_half_cosine():
     ({"micro_batch_size": 5}, "micro_batch_size"), ({"context": -4}, "context"),
 ])
 def test_impossible_plans_name_the_key(overrides, needle):
-    cfg = TrainConfig(**{"size": "tiny-L2", "tokens": 10_000, **overrides})
-    with pytest.raises(ConfigError, match=needle):
-        plan_run(cfg, vocab_size=202, train_tokens=10**6)
+    with pytest.raises(ConfigError, match=needle):  # TrainConfig itself refuses a negative context
+        plan_run(TrainConfig(**{"size": "tiny-L2", "tokens": 10_000, **overrides}), vocab_size=202,
+                 train_tokens=10**6)
+
+
+def test_a_context_longer_than_the_split_names_the_context_and_the_split():
+    # It once blamed `unique_tokens`, a key the user had not set.
+    with pytest.raises(ConfigError, match=r"^context: a window of 100000 \+ 1 tokens does not fit the 17958 "
+                                          r"tokens of split 'train' \(context <= 17957"):
+        plan_run(TrainConfig(size="tiny-L1", tokens=10_000, context=100_000), vocab_size=30, train_tokens=17_958)
+    with pytest.raises(ConfigError, match=r"^unique_tokens: 500 .* \(use unique_tokens >= 1025, or context <= 499"):
+        plan_run(TrainConfig(size="tiny-L1", tokens=10_000, context=1024, unique_tokens=500), vocab_size=30,
+                 train_tokens=17_958)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("threads", -1), ("threads", 0), ("tokens", -5), ("unique_tokens", 0), ("context", 0), ("tokens_per_update", 0),
+    ("micro_batch_size", 0), ("eval_every", -1), ("checkpoint_every", 0), ("log_every", 0), ("seed", -1),
+    ("warmup_min_steps", -1), ("eval_tokens", 1), ("test_tokens", 0), ("final_lr_fraction", 1.5),
+    ("warmup_fraction", -0.1), ("beta1", 1.0), ("beta2", -0.5), ("weight_decay", -0.1), ("grad_clip", -1.0),
+    ("grad_clip", float("nan")), ("lr", 0.0), ("lr", float("inf")), ("memory_gb", 0.0), ("train_split", ""),
+])
+def test_train_config_refuses_values_the_run_cannot_use(key, value):
+    # `threads=-1` was a traceback from torch.set_num_threads; `lr=0`, `threads=0` silently meant the
+    # default; `log_every=0` divided by zero; a negative grad_clip silently disabled clipping.
+    # (`eval_every=0` stays the default's other name: sweeps' train overrides pass it.)
+    with pytest.raises(ConfigError, match=f"^{key}: .*must "):
+        TrainConfig(**{key: value})
+
+
+def test_a_plan_beyond_the_epoch_limit_is_refused_in_words():
+    plan = plan_run(TrainConfig(size="tiny-L1", tokens=4096 * 30), vocab_size=30, train_tokens=4096)
+    plan.check_epochs(30, "train")  # at the limit: allowed
+    with pytest.raises(ConfigError, match=r"^tokens: D = 122,880 repeats the 4,096 unique tokens of split 'train' "
+                                          r"30 times, more than --max-epochs 29 \(the plan: 30 updates of 4,096 "
+                                          r"tokens, 30 epochs over 4,096 unique tokens, .* FLOPs\)"):
+        plan.check_epochs(29, "train")
 
 
 def test_processes_split_the_update_and_must_divide_it():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
@@ -11,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
+from slmscale.cli import main
 from slmscale.files import StageError
-from slmscale.report import report_command
 from slmscale.report.markdown import fmt
 from slmscale.report.report import make_report
 
@@ -182,8 +181,8 @@ def test_cli_on_a_sweep_without_a_law(tmp_path, capsys):
     rows = [run_row(rng, corpus, corpus, "raw", "audio", size, 1e6, RAW_LAW, SPEECH_GAMMA, "corpus", boost=boost)
             for corpus, boost in (("stories", 0.03), ("sentences", 0.0)) for size in ("xs", "s", "m", "l")]
     sweep = write_sweep(tmp_path / "sweep", rows)
-    report_command.run(argparse.Namespace(sweep=str(sweep), out=str(tmp_path / "out"), bootstrap=20, seed=0,
-                                          delta=1e-3))
+    # Through the command line: the flags reach the report through ReportConfig.
+    assert main(["report", str(sweep), "--out", str(tmp_path / "out"), "--bootstrap", "20", "seed=0"]) == 0
     printed = capsys.readouterr().out
     assert "R² on log loss: FAIL" in printed and "3 figures" in printed
     report = json.loads((tmp_path / "out" / "report.json").read_text())

@@ -188,3 +188,17 @@ def test_the_summary_says_how_many_replicates_the_intervals_rest_on(tmp_path, ca
     table = _law_table(tmp_path / "grid.csv", (1e7, 3e7, 1e8, 3e8), (1e9, 1e10, 1e11), noise=0.01)
     result, printed = _fit(tmp_path, capsys, table, "--bootstrap", "20")
     assert f"95% intervals from {result['ci']['n_converged']}/20 bootstrap replicates" in printed
+
+
+def test_a_speech_gamma_below_zero_leaves_the_text_ratio_not_identified(tmp_path, capsys):
+    # Accuracy falling with compute (a tiny grid's noise can do it): γ < 0 is an estimate like any
+    # other, but text/speech has no meaning then. It used to end `fit` in a ValueError traceback.
+    falling = tmp_path / "falling.csv"
+    rows = [f"{n:.0f},{d:.0f},{0.70 - 0.02 * np.log10(6 * n * d):.4f},1000"
+            for n in (1e6, 2e6, 4e6) for d in (2.5e5, 5e5, 1e6, 2e6)]
+    falling.write_text("params,tokens,sblimp,sblimp_n\n" + "\n".join(rows) + "\n")
+    result, printed = _fit(tmp_path, capsys, falling, "--law", "downstream", "--metric", "sblimp",
+                           "--text-reference", "pythia", "bootstrap=50")
+    assert result["gamma"] < 0
+    assert "ratio" not in result["comparison"] and "not identified" in result["comparison"]["not_identified"]
+    assert "text/speech ratio is not identified" in printed

@@ -101,6 +101,25 @@ def test_a_held_lock_makes_the_run_busy(tmp_path):
     assert run_one(sweep, "raw-tiny-L1-d512", threads=1) == "done"
 
 
+def test_sweep_evaluations_use_evals_shared_cache_unless_the_eval_overrides_name_one(tmp_path, monkeypatch,
+                                                                                     private_cache):
+    """Benchmark units are keyed by tokenizer fingerprint and files, so every sweep shares eval's
+    default cache ($SLMSCALE_CACHE, the test session's here) instead of extracting into its own."""
+    import slmscale.evaluate.evaluate as evaluate
+    from slmscale.sweep.sweep import prepare
+    from slmscale.sweep.worker import _evaluate, load_sweep
+    seen = []
+    monkeypatch.setattr(evaluate, "evaluate_run", lambda run_dir, benchmarks, cfg: seen.append(cfg.cache()))
+    grids = [{"name": "main", "variants": ["raw"], "sizes": ["tiny-L1"], "tokens": [512]}]
+    (tmp_path / "bench").mkdir()  # never read: evaluate_run is replaced
+    for name, overrides in (("shared", []), ("own", [f"cache_dir={tmp_path / 'mine'}"])):
+        prepare(_config(tmp_path, grids, benchmarks=["bench"], eval=overrides, train=["context=32"]), tmp_path / name)
+        cfg, specs = load_sweep(tmp_path / name)
+        spec = specs["raw-tiny-L1-d512"]
+        _evaluate(tmp_path / name, tmp_path / name / "runs" / spec.run_id, spec, cfg, 1)
+    assert seen == [private_cache, tmp_path / "mine"]
+
+
 def test_slurm_path_with_submitits_local_executor(tmp_path):
     pytest.importorskip("submitit")
     path = _config(tmp_path, [{"name": "main", "variants": ["raw"], "sizes": ["tiny-L1"], "tokens": [512, 768]}],

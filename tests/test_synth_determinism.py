@@ -58,19 +58,22 @@ def test_a_lost_speech_process_is_replaced():
 CONFIG = SynthConfig(workers=1)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
+def _small_world(path: Path) -> Path:
     from slmscale.world.config import WorldConfig
     from slmscale.world.generate import build_world
 
-    root = build_world(tmp_path_factory.mktemp("world") / "w",
-                       WorldConfig(stories=4, syntax_pairs_per_subtype=2, cloze_per_subtype=2,
-                                   lexical_nonwords_per_word=1, lexical_oov_words=2))
+    root = build_world(path, WorldConfig(stories=4, syntax_pairs_per_subtype=2, cloze_per_subtype=2,
+                                         lexical_nonwords_per_word=1, lexical_oov_words=2))
     # Fewer benchmark items keep each run to about a second; every kind is still there.
     for name, keep in (("lexical", 6), ("syntax", 8), ("story_cloze", 4), ("topic_cloze", 4)):
         path = root / "benchmarks" / f"{name}.jsonl"
         path.write_text("".join(path.read_text().splitlines(keepends=True)[:keep]))
     return root
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    return _small_world(tmp_path_factory.mktemp("world") / "w")
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +139,25 @@ def test_a_resumed_run_matches_an_uninterrupted_one(world, reference, tmp_path, 
     synth(world, out, CONFIG)
     assert json.loads((out / "synth.json").read_text())["synthesized_files"] >= len(wavs[::5])
     _assert_identical(out, reference)
+
+
+def test_two_runs_from_scratch_give_the_same_world_corpus_and_units(world, reference, tmp_path):
+    """Two `make demo`s on one machine: world, corpus, tokenizer and units all byte-identical (two
+    demo runs once gave different corpora, and the tiny study's test losses moved by 1.5%)."""
+    from slmscale.units.tokenize import tokenize_corpus
+    from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer
+    again = _small_world(tmp_path / "w")
+    for name in ("text.jsonl", *(f"benchmarks/{b}.jsonl" for b in ("lexical", "syntax", "story_cloze"))):
+        assert (again / name).read_bytes() == (world / name).read_bytes(), name
+    out = synth(again, tmp_path / "out", SynthConfig(workers=2))
+    # The benchmarks' meta.json and README name the world they were spoken from, here another dir.
+    got = {k: v.replace(str(again).encode(), str(world).encode()) for k, v in _outputs(out).items()}
+    assert got == _outputs(reference)
+    units = []
+    for n, corpus in enumerate((reference / "corpus", out / "corpus")):
+        tokenizer = tmp_path / f"tok{n}"
+        train_tokenizer(corpus, tokenizer, TokenizerConfig(k=8, frames_sample=3000, kmeans_iterations=5, workers=1))
+        tokenize_corpus(corpus, tokenizer, tmp_path / f"units{n}", workers=1 + n)
+        units.append({p.name: p.read_bytes() for p in sorted((tmp_path / f"units{n}").iterdir())
+                      if p.suffix in (".bin", ".idx", ".ids", ".dur")})
+    assert len(units[0]) >= 4 and units[0] == units[1]

@@ -13,7 +13,7 @@ import pytest
 
 import slmscale.units.tokenize as tokenize_module
 from slmscale.audio.fixtures import make_speech_corpus
-from slmscale.files import atomic_dir
+from slmscale.files import atomic_dir, check_output_dir, mark_completed
 from slmscale.units.blocks import BLOCK_ITEMS
 from slmscale.units.tokenize import tokenize_corpus
 from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer
@@ -86,6 +86,11 @@ def test_a_killed_runs_temporary_dir_is_removed_and_live_ones_are_kept(tmp_path)
         (tmp / "done").write_text("ok")
     assert not left.exists() and live.exists() and other_host.exists()
     assert (tmp_path / "out" / "done").read_text() == "ok"
+    # A run killed after another finished the output: the rerun that skips the stage cleans up too.
+    (left / "shard").mkdir(parents=True)
+    mark_completed(tmp_path / "out", "fp")
+    assert check_output_dir(tmp_path / "out", "fp")
+    assert not left.exists() and live.exists() and other_host.exists()
 
 
 def test_a_saved_block_whose_files_changed_is_extracted_again(corpus_and_tokenizer, tmp_path, monkeypatch):

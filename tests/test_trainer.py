@@ -12,6 +12,7 @@ import torch
 
 import slmscale.lm.trainer as trainer
 from slmscale.cli import main
+from slmscale.config import ConfigError
 from slmscale.files import StageError
 from slmscale.lm.hf import load_pretrained
 from slmscale.lm.train_config import TrainConfig
@@ -93,6 +94,27 @@ def test_a_run_trained_under_auto_is_the_same_run_with_its_precision_explicit(fi
         train(units, run_dir, dataclasses.replace(FAST, precision=other))
 
 
+def test_a_run_named_under_the_old_rule_with_its_thread_count_is_the_same_run(finished, units, tmp_path):
+    """Fingerprints once covered `threads`: such a completed run is skipped under any thread count
+    (not refused as a different config), and another lr is still refused."""
+    import shutil
+
+    from slmscale.config import fingerprint, to_dict
+    run_dir = tmp_path / "old"
+    shutil.copytree(finished[0], run_dir)
+    identity = {k: v for k, v in trainer.units_identity(units, trainer.read_meta(units)).items() if k != "path"}
+    legacy = fingerprint({"config": to_dict(FAST), "units": identity})
+    assert legacy != trainer.run_fingerprint(FAST, trainer.units_identity(units, trainer.read_meta(units)))
+    for name in ("run.json", ".completed"):
+        path = run_dir / name
+        path.write_text(json.dumps({**json.loads(path.read_text()), "fingerprint": legacy}))
+    stamp = (run_dir / "run.json").stat().st_mtime_ns
+    assert train(units, run_dir, dataclasses.replace(FAST, threads=2))["test_loss"] == finished[1]["test_loss"]
+    assert (run_dir / "run.json").stat().st_mtime_ns == stamp
+    with pytest.raises(StageError, match="different config"):
+        train(units, run_dir, dataclasses.replace(FAST, lr=2e-2, threads=2))
+
+
 def test_an_interrupted_run_resumes_onto_the_uninterrupted_curve(finished, units, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     real_save = trainer.save_checkpoint
@@ -104,12 +126,13 @@ def test_an_interrupted_run_resumes_onto_the_uninterrupted_curve(finished, units
 
     monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(units, run_dir, FAST)
+        train(units, run_dir, dataclasses.replace(FAST, threads=2))
     stopped = json.loads((run_dir / "run.json").read_text())
     assert stopped["status"] == "interrupted" and "resume" in stopped["error"]  # was left "running"
     assert len(_losses(run_dir)) == 8
     monkeypatch.undo()
-    record = train(units, run_dir, FAST)
+    # Resumed under another thread count (a sweep rerun with another worker count): the same run.
+    record = train(units, run_dir, dataclasses.replace(FAST, threads=1))
     expected = finished[1]
     assert _losses(run_dir) == pytest.approx(_losses(finished[0]), abs=1e-5, rel=0)
     assert record["test_loss"] == pytest.approx(expected["test_loss"], abs=1e-5)
@@ -233,3 +256,55 @@ def test_a_termination_signal_checkpoints_at_once_and_the_run_resumes(finished, 
     record = train(units, run_dir, FAST)
     assert _losses(run_dir) == pytest.approx(_losses(finished[0]), abs=1e-5, rel=0)
     assert record["status"] == "completed"
+
+
+def test_an_error_in_setup_or_in_the_final_test_loss_is_recorded_as_failed(units, tmp_path, monkeypatch):
+    # Both once fell outside the recorded region: run.json kept saying `running`.
+    import shutil
+    truncated = tmp_path / "units"
+    shutil.copytree(units, truncated)
+    with open(truncated / "train.bin", "r+b") as handle:  # an odd byte count: half a uint16 token
+        handle.truncate((truncated / "train.bin").stat().st_size - 1)
+    with pytest.raises(StageError, match="not a whole number"):
+        train(truncated, tmp_path / "setup", FAST)
+    record = json.loads((tmp_path / "setup" / "run.json").read_text())
+    assert record["status"] == "failed" and "train.bin" in record["error"]
+
+    def broken_save(*args, **kwargs):
+        raise OSError("No space left on device (simulated)")
+
+    monkeypatch.setattr(trainer, "save_pretrained", broken_save)
+    with pytest.raises(OSError, match="No space"):
+        train(units, tmp_path / "final", FAST)
+    record = json.loads((tmp_path / "final" / "run.json").read_text())
+    assert record["status"] == "failed" and record["error"] == "OSError: No space left on device (simulated)"
+    assert not (tmp_path / "final" / ".completed").exists()
+    monkeypatch.undo()
+    assert train(units, tmp_path / "final", FAST)["status"] == "completed"  # the rerun resumes and finishes
+
+
+def test_cli_integer_options_follow_the_config_rule(units, tmp_path, capsys):
+    # `--tokens 2e4` was refused by argparse while `tokens=2e4` was accepted.
+    common = ["train", "--units", str(units), "--size", "tiny-L1", "context=32", "tokens_per_update=256"]
+    assert main([*common, "--tokens", "1e3", "--out", str(tmp_path / "flag")]) == 0
+    assert main([*common, "tokens=1_000", "--out", str(tmp_path / "key")]) == 0
+    capsys.readouterr()
+    for given in (["--tokens", "2.5"], ["tokens=2.5"], ["--tokens", "1000", "--unique-tokens", "2.5"]):
+        assert main([*common, *given, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err
+        assert "value '2.5' is not an integer" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "bad" / "run.json").exists()
+    assert main([*common, "--tokens", "1000", "threads=-1", "--out", str(tmp_path / "bad")]) == 2
+    assert "threads: must be at least 1" in capsys.readouterr().err
+
+
+def test_a_budget_beyond_reason_is_refused_unless_the_limit_is_raised(units, tmp_path, capsys):
+    args = ["train", "--units", str(units), "--size", "tiny-L1", "--tokens", "1e15", "--out", str(tmp_path / "huge")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "more than --max-epochs 1000" in err and "updates" in err and "FLOPs" in err and err.count("\n") == 1
+    assert not (tmp_path / "huge").exists()  # refused before anything is written
+    repeated = dataclasses.replace(FAST, unique_tokens=1000)  # 3 epochs
+    with pytest.raises(ConfigError, match="repeats the 1,000 unique tokens of split 'train' 3 times"):
+        train(units, tmp_path / "run", repeated, max_epochs=2)
+    assert train(units, tmp_path / "run", repeated, max_epochs=3)["epochs"] == 3.0

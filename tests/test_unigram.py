@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,3 +176,15 @@ def test_command_train_and_encode(tmp_path, trained, capsys):
             ["train", str(units), "--out", str(tmp_path / "big"), "--vocab-size", "99999"]))
     with pytest.raises(StageError, match="needs --model"):
         unigram_command.run(parser.parse_intermixed_args(["encode", str(units), "--out", str(tmp_path / "x")]))
+
+
+def test_an_encoded_dir_names_its_model_and_source_wherever_it_was_made(tmp_path, trained, monkeypatch):
+    # Paths given relative to one directory: the encoded dir's meta.json must not depend on it.
+    import shutil
+    shutil.copytree(trained[0], tmp_path / "units")
+    monkeypatch.chdir(tmp_path)
+    train_unigram(Path("units"), Path("spm"), UnigramConfig(vocab_size=600))
+    encode_units(Path("units"), Path("spm"), Path("encoded"))
+    meta = read_meta(tmp_path / "encoded")
+    assert meta["unigram"]["model"] == str(tmp_path / "spm") and meta["source"]["dir"] == str(tmp_path / "units")
+    assert json.loads((tmp_path / "spm" / "unigram.json").read_text())["source"]["dir"] == str(tmp_path / "units")

@@ -73,9 +73,24 @@ def build_config(cls: type[T], args: argparse.Namespace, flags: dict[str, str] |
     return load_config(cls, args.config, from_flags + list(args.overrides))
 
 
-def show_config(cls: type) -> int:
-    for key, default, doc in describe(cls):
+def show_config(cls: type, *items: tuple[str, type]) -> int:
+    """Print every key of `cls` with its default and meaning. `items`: (key, item class) of a key that
+    holds a list of mappings (a sweep's `grids`), whose item keys are listed too, as `grids[].sizes`."""
+    rows = describe(cls) + [row for key, item in items for row in describe(item, f"{key}[].")]
+    for key, default, doc in rows:
         print(f"{key} = {default}\n    {doc}")
+    return 0
+
+
+def add_show_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--show-config` alone, for a command whose settings are all options: every command answers
+    it (the README promises so, and a test runs it for each), here by saying there are no keys."""
+    parser.add_argument("--show-config", action="store_true",
+                        help="say that this command has no config keys (its options are all flags), then exit")
+
+
+def show_no_config(command: str) -> int:
+    print(f"slmscale {command} has no config keys: its settings are the options of `slmscale {command} --help`")
     return 0
 
 
@@ -115,6 +130,16 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_parser(command: str) -> tuple[Any, argparse.ArgumentParser]:
+    """The module of a stage and its full parser (what `main` parses a command's arguments with)."""
+    module_name, help_text = next((m, h) for n, m, h in COMMANDS if n == command)
+    module: Any = importlib.import_module(module_name)
+    full = argparse.ArgumentParser(prog=f"slmscale {command}", description=help_text)
+    module.configure(full)
+    refuse_repeated_options(full)
+    return module, full
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = make_parser()
@@ -125,11 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from slmscale.log import setup_logging
     setup_logging(-1 if known.quiet else known.verbose)
-    module_name, help_text = next((m, h) for n, m, h in COMMANDS if n == known.command)
-    module: Any = importlib.import_module(module_name)
-    full = argparse.ArgumentParser(prog=f"slmscale {known.command}", description=help_text)
-    module.configure(full)
-    refuse_repeated_options(full)
+    module, full = command_parser(known.command)
     rest = argv[argv.index(known.command) + 1:]
     # Intermixed parsing lets `key=value` overrides follow options (`--out DIR k=v`);
     # argparse cannot intermix for commands that have their own subcommands.

@@ -15,6 +15,7 @@ import json
 import textwrap
 import types
 import typing
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -40,8 +41,58 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+# How an error message names a plain type: `unique_tokens: value 'x' is not an integer or null`
+# (a message once read "is not a valid Optional").
+_NOUNS = {bool: "bool", int: "integer", float: "float", str: "string", Path: "path"}
+_NAMES = {bool: "a bool (true/false)", int: "an integer", float: "a float", str: "a string", Path: "a path"}
+INT_FORMS = "write integers as 20000, 20_000 or 2e4"
+
+
 def _type_name(tp: Any) -> str:
+    """`tp` as an error message says what is allowed: `a float or null`, `one of ['fp32', 'bf16']`,
+    `a list of integers`."""
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        names = [_type_name(arg) for arg in args if arg is not type(None)]
+        return " or ".join(names + (["null"] if type(None) in args else []))
+    if origin is Literal:
+        return f"one of {list(get_args(tp))}"
+    if origin in (tuple, list):
+        items = [arg for arg in get_args(tp) if arg is not Ellipsis]
+        if not items or items[0] is Any:
+            return "a list"
+        item = items[0]
+        return f"a list of {_NOUNS[item]}s" if item in _NOUNS else f"a list, each item {_type_name(item)}"
+    if tp in _NAMES:
+        return _NAMES[tp]
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping of {tp.__name__} keys"
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _mentions_int(tp: Any) -> bool:
+    return tp is int or any(_mentions_int(arg) for arg in get_args(tp))
+
+
+def _not_a(key: str, value: Any, tp: Any) -> ConfigError:
+    """The one error for a value of the wrong type: the key, the value and what `tp` allows."""
+    forms = f" ({INT_FORMS})" if _mentions_int(tp) else ""
+    return ConfigError(f"{key}: value {value!r} is not {_type_name(tp)}{forms}")
+
+
+def parse_int(text: str) -> int | None:
+    """An integer written as `20000`, `20_000`, `2e4` or `2.5e4` (the one rule of every int key and
+    of the commands' integer options); None for anything else, `2.5` included. Decimal, not float,
+    so a long integer is not rounded to 53 bits."""
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    # A bounded exponent: int() of `1e999999999` would build a billion-digit integer.
+    if not number.is_finite() or number.adjusted() > 4000 or number != number.to_integral_value():
+        return None
+    return int(number)
 
 
 def _coerce(value: Any, tp: Any, key: str, from_text: bool) -> Any:
@@ -58,13 +109,13 @@ def _coerce(value: Any, tp: Any, key: str, from_text: bool) -> Any:
                 return _coerce(value, arg, key, from_text)
             except ConfigError:
                 pass
-        raise ConfigError(f"{key}: value {value!r} is not a valid {_type_name(tp)}")
+        raise _not_a(key, value, tp)
     if origin is Literal:
         choices = get_args(tp)
         for choice in choices:
             if value == choice or (from_text and str(value) == str(choice)):
                 return choice
-        raise ConfigError(f"{key}: value {value!r} is not one of {list(choices)}")
+        raise _not_a(key, value, tp)
     if origin in (tuple, list):
         args = get_args(tp)
         if from_text and isinstance(value, str):
@@ -74,7 +125,7 @@ def _coerce(value: Any, tp: Any, key: str, from_text: bool) -> Any:
             else:
                 value = [v for v in (s.strip() for s in text.split(",")) if v]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: value {value!r} is not a list")
+            raise _not_a(key, value, tp)
         item_tp = args[0] if args else Any
         return tuple(_coerce(v, item_tp, f"{key}[{i}]", from_text) for i, v in enumerate(value))
     if tp is Any:
@@ -90,25 +141,21 @@ def _coerce(value: Any, tp: Any, key: str, from_text: bool) -> Any:
             return True
         if from_text and str(value).lower() in ("false", "0", "no", "off"):
             return False
-        raise ConfigError(f"{key}: value {value!r} is not a bool (true/false)")
+        raise _not_a(key, value, tp)
     if tp is int:
         if isinstance(value, bool):
-            raise ConfigError(f"{key}: value {value!r} is not an int")
+            raise _not_a(key, value, tp)
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        if from_text or isinstance(value, str):
-            try:
-                number = float(str(value).replace("_", ""))
-            except ValueError:
-                number = None
-            if number is not None and number.is_integer():
-                return int(number)
-        raise ConfigError(f"{key}: value {value!r} is not an int")
+        number = parse_int(value) if isinstance(value, str) else None  # YAML reads `2e4` as a string
+        if number is not None:
+            return number
+        raise _not_a(key, value, tp)
     if tp is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{key}: value {value!r} is not a float")
+            raise _not_a(key, value, tp)
         if isinstance(value, (int, float)):
             return float(value)
         if isinstance(value, str):
@@ -116,17 +163,17 @@ def _coerce(value: Any, tp: Any, key: str, from_text: bool) -> Any:
                 return float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{key}: value {value!r} is not a float")
+        raise _not_a(key, value, tp)
     if tp is str:
         if isinstance(value, str):
             return value
         if from_text:
             return str(value)
-        raise ConfigError(f"{key}: value {value!r} is not a string")
+        raise _not_a(key, value, tp)
     if tp is Path:
         if isinstance(value, (str, Path)):
             return Path(value)
-        raise ConfigError(f"{key}: value {value!r} is not a path")
+        raise _not_a(key, value, tp)
     raise ConfigError(f"{key}: unsupported config type {_type_name(tp)}")
 
 

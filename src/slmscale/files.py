@@ -243,6 +243,7 @@ def check_output_dir(directory: str | Path, fingerprint: str) -> bool:
     if not marker.exists():
         return False
     if is_completed(directory, fingerprint):
+        remove_dead_temporaries(directory)  # a killed rerun's leftovers go even when nothing reruns
         return True
     raise StageError(
         f"{directory} already holds a completed output made with a different config "

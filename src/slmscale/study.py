@@ -26,6 +26,7 @@ from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now
 from slmscale.study_config import STUDY_VARIANTS, StudyConfig
 from slmscale.sweep.sweep_config import Variant
+from slmscale.world.config import world_dict
 
 log = get_logger(__name__)
 STUDY_FILE = "study.json"
@@ -137,7 +138,8 @@ def run_study(out_dir: str | Path, cfg: StudyConfig) -> dict[str, Any]:
     out = Path(out_dir)
     used = _used_variants(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "study.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    # The world as its own config.yaml has it: a world key added since, at its default, is left out.
+    write_text(out / "study.yaml", yaml.safe_dump({**to_dict(cfg), "world": world_dict(cfg.world)}, sort_keys=False))
     stage = _Stages(out)
     started = time.perf_counter()
     if not cfg.prepared:

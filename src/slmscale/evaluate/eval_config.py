@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 
@@ -32,6 +33,11 @@ class EvalConfig:
     """Bootstrap resamples for the 95% intervals."""
     seed: int = 0
     """Seed of the bootstrap."""
+
+    def cache(self) -> Path:
+        """The cache dir this config names."""
+        from slmscale.evaluate.inputs import default_cache_dir
+        return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
 
     def __post_init__(self) -> None:
         from slmscale.config import ConfigError

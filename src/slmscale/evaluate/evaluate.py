@@ -25,11 +25,11 @@ import torch
 from slmscale.config import fingerprint, to_dict
 from slmscale.evaluate.aggregate import pair_values, summarize, trial_outcomes
 from slmscale.evaluate.eval_config import EvalConfig
-from slmscale.evaluate.inputs import (RunVocabulary, completed_record, default_cache_dir, run_vocabulary,
-                                      task_sequences)
-from slmscale.evaluate.layouts import Benchmark, Task, read_benchmark
+from slmscale.evaluate.inputs import RunVocabulary, completed_record, run_vocabulary, task_sequences
+from slmscale.evaluate.layouts import Benchmark, Task
 from slmscale.evaluate.outcomes import PAIRS_KEY, metric_names, pairs_entry
 from slmscale.evaluate.scoring import token_log_probs
+from slmscale.evaluate.units_benchmark import read_eval_benchmarks
 from slmscale.files import StageError, write_json
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
@@ -172,7 +172,7 @@ def evaluate_run(run_dir: str | Path, benchmark_paths: list[str | Path], cfg: Ev
     run_dir = Path(run_dir)
     record = completed_record(run_dir, "evaluated")
     vocab = run_vocabulary(run_dir, record)
-    benchmarks = [b for path in benchmark_paths for b in read_benchmark(path, vocab.modality)]
+    benchmarks = [b for path in benchmark_paths for b in read_eval_benchmarks(path, vocab)]
     if not benchmarks:
         raise StageError("eval needs at least one --benchmark PATH")
     keys = [b.name for b in benchmarks]
@@ -180,7 +180,7 @@ def evaluate_run(run_dir: str | Path, benchmark_paths: list[str | Path], cfg: Ev
         raise StageError(f"two benchmarks share the name {max(keys, key=keys.count)!r}: evaluate them in separate calls")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    cache = cfg.cache()
     eval_path = run_dir / EVAL_FILE
     previous = json.loads(eval_path.read_text()) if eval_path.is_file() else {}
     stored = previous.get("benchmarks", {}) if previous.get("run_fingerprint") == record.get("fingerprint") else {}

@@ -116,16 +116,37 @@ def cache_entry_lock(entry: Path) -> Iterator[None]:
         yield
 
 
+def _bad_file(task: Task, path: str, problem: str) -> StageError:
+    """The error for a benchmark file that cannot be tokenized. eval has no --skip-bad: leaving a
+    file out would silently score a different benchmark, so the user fixes the file or takes its
+    pair out of the benchmark, where the layout lists it."""
+    where = {"lexical": f"its rows from {Path(task.source) / 'gold.csv'}",
+             "syntactic": f"its rows from {Path(task.source) / 'gold.csv'}",
+             "storycloze": f"both files of its story from {task.source}"}.get(task.kind,
+                                                                             f"its pair from {task.source}")
+    named = "" if path in problem else f" {path}"  # most problems name the file already
+    return StageError(f"benchmark {task.name}: {problem}; fix or replace the file{named}, or remove {where}")
+
+
 def audio_units(task: Task, vocab: RunVocabulary, cache_dir: Path, workers: int = 0) -> dict[str, np.ndarray]:
-    """The raw units of every audio input of `task`, from the cache when present."""
+    """The raw units of every audio input of `task`: from its `units_dir` when it names one, else
+    from the cache, tokenized into it first when absent."""
+    if task.units_dir:
+        from slmscale.evaluate.units_benchmark import units_dir_inputs
+        return units_dir_inputs(task)
     from slmscale.units.tokenize import Item, tokenize_items
     from slmscale.units.tokenizer import load_tokenizer
     tok = load_tokenizer(vocab.tokenizer_dir)
     out = cache_dir / "units" / f"{tok.fingerprint[:16]}-{'dedup' if vocab.dedup else 'frames'}" / _files_hash(task.inputs)
     items = [Item(key, path, SPLIT) for key, path in task.inputs.items()]
     with cache_entry_lock(out):
-        tokenize_items(items, vocab.tokenizer_dir, out, vocab.dedup, skip_bad=False, workers=workers,
-                       source=task.source or task.name)
+        try:
+            tokenize_items(items, vocab.tokenizer_dir, out, vocab.dedup, skip_bad=False, workers=workers,
+                           source=task.source or task.name)
+        except StageError as err:
+            if not hasattr(err, "problem"):  # not one bad file: the error already says what to do
+                raise
+            raise _bad_file(task, err.path, err.problem) from None  # type: ignore[attr-defined]
     return _read_split(out, SPLIT)
 
 

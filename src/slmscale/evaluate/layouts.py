@@ -35,6 +35,8 @@ Kind = Literal["lexical", "syntactic", "storycloze", "pairs"]
 LEXICAL_COLUMNS = ("filename", "voice", "frequency", "length", "correct", "id")
 SYNTACTIC_COLUMNS = ("filename", "voice", "type", "subtype", "correct", "id")
 ZR_SETS = ("dev", "test")
+SLM21_TASKS = ("lexical", "syntactic")
+"""The tasks of every sLM21 set: a submission has `<task>/<set>.txt` for each (docs/PAPER.md §6.4)."""
 CLOZE_NAME = re.compile(r"^(\d+)_(.+)_(correct|incorrect)$")
 TEXT_KINDS = {"lexical": "lexical", "syntax": "syntactic", "story_cloze": "storycloze", "topic_cloze": "storycloze"}
 """A world's benchmark file stem -> the kind of task it is."""
@@ -66,6 +68,9 @@ class Task:
     """"dev" / "test" for sLM21 tasks."""
     source: str = ""
     """The folder (sLM21, StoryCloze) or jsonl file (pairs) the task was read from, absolute."""
+    units_dir: str = ""
+    """A units dir `slmscale tokenize` made of `source` (units_benchmark.py), read for the inputs'
+    units instead of tokenizing the audio; "" = tokenize through the cache (inputs.py)."""
 
 
 @dataclass
@@ -221,7 +226,7 @@ def read_pairs_file(path: Path, modality: Modality) -> Task:
 
 
 def _is_zr_tree(path: Path) -> bool:
-    return any((path / task / s / "gold.csv").is_file() for task in ("lexical", "syntactic") for s in ZR_SETS)
+    return any((path / task / s / "gold.csv").is_file() for task in SLM21_TASKS for s in ZR_SETS)
 
 
 def _is_cloze_folder(path: Path) -> bool:
@@ -263,7 +268,7 @@ def read_benchmark(path: str | Path, modality: Modality) -> list[Benchmark]:
     if _is_zr_tree(path):
         bench = Benchmark(path.name, str(path.resolve()), "sLM21")
         golds = []
-        for task in ("lexical", "syntactic"):
+        for task in SLM21_TASKS:
             for set_name in ZR_SETS:
                 folder = path / task / set_name
                 if (folder / "gold.csv").is_file():

@@ -4,7 +4,8 @@
 other toolkits (or of the official submission format) are aggregated by the same code;
 `write_submission` writes a run's scores in that format, to be checked with the official
 ZeroSpeech scorer. An sLM21 submission is a folder with `lexical/<set>.txt` and
-`syntactic/<set>.txt`; a StoryCloze folder or pairs manifest takes one file.
+`syntactic/<set>.txt`, both required unless `allow_partial`; a StoryCloze folder or pairs
+manifest takes one file.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from typing import Any
 import yaml
 
 from slmscale.evaluate.aggregate import summarize
-from slmscale.evaluate.layouts import Benchmark, Task, read_benchmark
+from slmscale.evaluate.layouts import SLM21_TASKS, Benchmark, Task, read_benchmark
 from slmscale.files import StageError, write_text
+from slmscale.log import get_logger
+
+log = get_logger(__name__)
 
 TASK_KEYS = {"lexical": "lexical", "syntactic": "syntactic", "storycloze": "storycloze", "pairs": "pairs"}
 
@@ -77,19 +81,53 @@ def _single(path: str | Path) -> Benchmark:
     return benches[0]
 
 
+def _slm21_present(submission: Path, bench: Benchmark, set_name: str, allow_partial: bool,
+                   report: dict[str, Any]) -> tuple[list[Task], dict[str, Path]]:
+    """The tasks of `set_name` the submission has a score file for. Every task the benchmark holds
+    for the set (the sLM21 layout: lexical/<set>.txt and syntactic/<set>.txt) must have one: a
+    report of lexical alone would pass for the whole submission's. `allow_partial` scores what is
+    there, warning once per missing file and listing them under `missing`."""
+    tasks = [t for t in bench.tasks if t.set == set_name]
+    if not tasks:
+        raise StageError(f"{bench.path}: the benchmark has no {set_name!r} set "
+                         f"(no lexical|syntactic/{set_name}/gold.csv); try --set "
+                         f"{' or --set '.join(sorted({t.set for t in bench.tasks}))}")
+    files = {t.name: submission / f"{t.name}.txt" for t in tasks}
+    present = [t for t in tasks if files[t.name].is_file()]
+    missing = [files[t.name] for t in tasks if t not in present]
+    if not present:
+        raise StageError(f"{submission}: no score file for set {set_name!r} (expected "
+                         f"{' and '.join(str(f) for f in files.values())})")
+    if missing and not allow_partial:
+        raise StageError(f"{missing[0]}: score file missing ({len(present)} of {len(tasks)} tasks of set "
+                         f"{set_name!r} present); add it, or pass --allow-partial to score only the others")
+    for path in missing:
+        log.warning("PARTIAL SUBMISSION: %s is missing; task %s NOT scored", path,
+                    path.relative_to(submission).with_suffix(""))
+    if missing:
+        report["missing"] = [str(path) for path in missing]
+    for kind in SLM21_TASKS:  # a score file the benchmark has no gold for is not scored: say so
+        extra = submission / kind / f"{set_name}.txt"
+        if f"{kind}/{set_name}" not in files and extra.is_file():
+            log.warning("%s: not scored, the benchmark %s has no %s/%s/gold.csv", extra, bench.path, kind, set_name)
+    return present, files
+
+
 def score_submission(submission: str | Path, benchmark: str | Path, set_name: str = "dev",
-                     seed: int = 0) -> dict[str, Any]:
-    """Accuracies of a score file (or sLM21 folder of them) on `benchmark`, keyed by task."""
-    submission, bench = Path(submission), _single(benchmark)
+                     seed: int = 0, allow_partial: bool = False) -> dict[str, Any]:
+    """Accuracies of a score file (or sLM21 folder of them) on `benchmark`, keyed by task;
+    `allow_partial`: an sLM21 submission may lack some tasks' files (see `_slm21_present`)."""
+    submission = Path(submission)
+    if not submission.exists():
+        raise StageError(f"{submission}: no such submission file or folder")
+    bench = _single(benchmark)
     report: dict[str, Any] = {"benchmark": bench.path, "content_hash": bench.content_hash, "set": set_name,
                               "submission": str(submission.resolve())}
     if bench.layout == "sLM21":
-        tasks = [t for t in bench.tasks if t.set == set_name]
-        files = {t.name: submission / f"{t.name}.txt" for t in tasks}
-        present = [t for t in tasks if files[t.name].is_file()]
-        if not present:
-            raise StageError(f"{submission}: no score file for set {set_name!r} (expected "
-                             f"{' or '.join(str(f) for f in files.values()) or 'a set the benchmark has'})")
+        if not submission.is_dir():
+            raise StageError(f"{submission}: an sLM21 submission is a folder (lexical/<set>.txt, "
+                             "syntactic/<set>.txt), not a file")
+        present, files = _slm21_present(submission, bench, set_name, allow_partial, report)
     else:
         present = bench.tasks
         if submission.is_dir():

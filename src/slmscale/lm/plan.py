@@ -86,6 +86,18 @@ class RunPlan:
         progress = (update - self.warmup_updates) / max(1, self.updates - self.warmup_updates)
         return self.final_lr + 0.5 * (self.lr - self.final_lr) * (1 + math.cos(math.pi * min(progress, 1.0)))
 
+    def outline(self) -> str:
+        """The plan in one line: what a budget implies before it is spent."""
+        return (f"{self.updates:,} updates of {self.tokens_per_update:,} tokens, {self.epochs:,.6g} epochs over "
+                f"{self.unique_tokens:,} unique tokens, {flops_per_token(self.shape) * self.tokens:.3g} FLOPs")
+
+    def check_epochs(self, max_epochs: float, split: str) -> None:
+        """Refuse a plan beyond reason (see train_config.MAX_EPOCHS), naming the budget, the plan and the override."""
+        if self.epochs > max_epochs:
+            raise ConfigError(f"tokens: D = {self.tokens:,} repeats the {self.unique_tokens:,} unique tokens of split "
+                              f"{split!r} {self.epochs:,.0f} times, more than --max-epochs {max_epochs:g} (the plan: "
+                              f"{self.outline()}); lower --tokens, or raise --max-epochs to run it anyway")
+
     def summary(self) -> dict[str, Any]:
         counts = count_params(self.shape)
         return {"shape": asdict(self.shape), "params": counts.as_dict(),
@@ -128,7 +140,12 @@ def plan_run(cfg: TrainConfig, vocab_size: int, train_tokens: int, world_size: i
     if unique > train_tokens:
         raise ConfigError(f"unique_tokens: {unique} > the {train_tokens} tokens of the train split")
     if unique < context + 1:
-        raise ConfigError(f"unique_tokens: {unique} tokens do not fill one window of context {context} + 1")
+        shorter = f"context <= {unique - 1}" if unique >= 2 else "no context fits"
+        if cfg.unique_tokens is None:  # the whole split is the pool: the context is what does not fit
+            raise ConfigError(f"context: a window of {context} + 1 tokens does not fit the {train_tokens} tokens "
+                              f"of split {cfg.train_split!r} ({shorter}; or use a units dir with more data)")
+        raise ConfigError(f"unique_tokens: {unique} tokens do not fill one window of context {context} + 1 "
+                          f"(use unique_tokens >= {context + 1}, or {shorter})")
     updates = -(-cfg.tokens // tokens_per_update)
     warmup = max(cfg.warmup_min_steps, math.ceil(cfg.warmup_fraction * updates))
     warmup = max(1, min(warmup, updates // 2))

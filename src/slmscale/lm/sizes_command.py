@@ -15,6 +15,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list of objects instead of a table")
     parser.add_argument("--vocab-size", type=int, default=PAPER_VOCAB, metavar="V",
                         help=f"vocabulary for the embedding counts (default {PAPER_VOCAB}: 500 units + EOS + PAD)")
+    from slmscale.cli import add_show_config_argument
+    add_show_config_argument(parser)
 
 
 def _millions(count: int) -> str:
@@ -22,7 +24,10 @@ def _millions(count: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from slmscale.cli import show_no_config
     from slmscale.files import StageError
+    if args.show_config:
+        return show_no_config("sizes")
     if args.vocab_size < 1:
         raise StageError(f"--vocab-size must be positive, got {args.vocab_size}")
     rows = size_table(args.vocab_size)

@@ -7,9 +7,20 @@ Runs under torchrun unchanged for data parallelism:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
-from slmscale.lm.train_config import TrainConfig
+from slmscale.lm.train_config import MAX_EPOCHS, TrainConfig
+
+
+def _max_epochs(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:  # nan too: it would compare below every plan and disable the check unasked
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of epochs (inf for no limit)")
+    return value
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,9 +33,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--units", metavar="UNITS", help="units dir (from `slmscale tokenize` or `unigram encode`)")
     parser.add_argument("--out", metavar="RUN", help="run dir")
     parser.add_argument("--size", metavar="NAME", help="size preset (`slmscale sizes`); default tiny-L2")
-    parser.add_argument("--tokens", type=int, metavar="D", help="training tokens (the budget D)")
-    parser.add_argument("--unique-tokens", type=int, metavar="U",
+    # No argparse type: the values go through the config's own int rule, so `--tokens 2e4` and
+    # `tokens=2e4` are accepted (and `2.5` refused) alike, with the same message.
+    parser.add_argument("--tokens", metavar="D", help="training tokens (the budget D): 20000, 20_000 or 2e4")
+    parser.add_argument("--unique-tokens", metavar="U",
                         help="train on the first U tokens of the train split only (D/U epochs)")
+    parser.add_argument("--max-epochs", type=_max_epochs, default=MAX_EPOCHS, metavar="E",
+                        help=f"refuse a run that repeats its data more than E times (default {MAX_EPOCHS:g}: "
+                             "far beyond any study, so a mistyped budget is caught); inf for no limit")
     add_config_arguments(parser)
 
 
@@ -37,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.units or not args.out:
         raise StageError("train needs --units UNITS and --out RUN")
     cfg = build_config(TrainConfig, args, {"size": "size", "tokens": "tokens", "unique_tokens": "unique_tokens"})
-    record = train(args.units, args.out, cfg)
+    record = train(args.units, args.out, cfg, max_epochs=args.max_epochs)
     if os.environ.get("RANK", "0") != "0":
         return 0  # under torchrun, rank 0 reports
     bits = record.get("test_bits_per_second")

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Optional
+
+# A run whose plan repeats its data more often than this is refused (lm.plan.RunPlan.check_epochs)
+# unless the caller raises the limit (`train --max-epochs`): `--tokens 1e15` on a small units dir
+# planned 244 billion updates and ran with a warning only. No study comes near it: the paper's
+# epoch runs repeat the corpus 1.4-7.6 times (configs/study/paper.yaml), data-constrained scaling
+# studies up to about 40-60 (Muennighoff et al. 2023), the tiny study's grids about one.
+MAX_EPOCHS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,8 @@ class TrainConfig:
     seed: int = 0
     """Seeds the initial weights and every training window."""
     eval_every: Optional[int] = None
-    """Validation loss every this many updates; none = about 10 times per run."""
+    """Validation loss every this many updates; none (or 0, which sweeps' train overrides pass) = about
+    10 times per run."""
     eval_tokens: int = 131_072
     """Validation tokens per periodic evaluation (from the start of the split)."""
     test_tokens: Optional[int] = None
@@ -77,6 +86,39 @@ class TrainConfig:
     """Split for the final test loss and bits per second."""
 
     def __post_init__(self) -> None:
+        # Checked here, where every caller (the command, a sweep, a study) builds the config, not where
+        # a value is used: there `threads=-1` was a traceback from torch.set_num_threads, and `lr=0`,
+        # `threads=0` or `context=0` silently meant the default (the trainer reads `x or default`).
         from slmscale.config import ConfigError
-        if not self.memory_gb > 0:
-            raise ConfigError(f"memory_gb: must be positive, got {self.memory_gb}")
+        if self.tokens < 0:  # 0 is the unset default; plan_run refuses it with the same words
+            raise ConfigError(f"tokens: the training budget D must be positive, got {self.tokens}")
+        for key in ("unique_tokens", "context", "tokens_per_update", "micro_batch_size", "threads",
+                    "eval_every", "checkpoint_every"):
+            value, least = getattr(self, key), 0 if key == "eval_every" else 1
+            if value is not None and value < least:
+                raise ConfigError(f"{key}: must be at least {least} or none (the default), got {value}")
+        for key, least in (("log_every", 1), ("warmup_min_steps", 0), ("seed", 0)):
+            if getattr(self, key) < least:
+                raise ConfigError(f"{key}: must be at least {least}, got {getattr(self, key)}")
+        for key in ("eval_tokens", "test_tokens"):  # fewer than 2 tokens predict nothing: a loss of 0
+            value = getattr(self, key)
+            if value is not None and value < 2:
+                raise ConfigError(f"{key}: must be at least 2 (one token predicted from another)"
+                                  f"{' or none' if key == 'test_tokens' else ''}, got {value}")
+        for key, low, high in (("final_lr_fraction", 0, 1), ("warmup_fraction", 0, 1)):
+            value = getattr(self, key)
+            if not low <= value <= high:
+                raise ConfigError(f"{key}: must be between {low} and {high}, got {value}")
+        for key in ("beta1", "beta2"):  # AdamW's own range; beta 1 would never forget a gradient
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(f"{key}: must be at least 0 and below 1, got {getattr(self, key)}")
+        for key in ("weight_decay", "grad_clip"):  # a negative clip silently disabled clipping
+            if not 0 <= getattr(self, key) < math.inf:
+                raise ConfigError(f"{key}: must be a finite number >= 0, got {getattr(self, key)}")
+        if not 0 < self.memory_gb < math.inf:
+            raise ConfigError(f"memory_gb: must be a finite positive number of GB, got {self.memory_gb}")
+        if self.lr is not None and not 0 < self.lr < math.inf:
+            raise ConfigError(f"lr: must be a positive number or none (the preset's), got {self.lr}")
+        for key in ("train_split", "valid_split", "test_split"):
+            if not getattr(self, key):
+                raise ConfigError(f"{key}: must name a split of the units dir, got an empty name")

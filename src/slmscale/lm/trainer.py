@@ -30,7 +30,7 @@ from slmscale.lm.metrics_log import MetricsLog
 from slmscale.lm.model import Llama, next_token_loss
 from slmscale.lm.plan import RunPlan, plan_run, resolve_precision
 from slmscale.lm.stop_signals import StopSignals, TrainingStopped
-from slmscale.lm.train_config import TrainConfig
+from slmscale.lm.train_config import MAX_EPOCHS, TrainConfig
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
 from slmscale.units.shards import open_split, read_meta
@@ -85,20 +85,36 @@ def split_corpora(meta: dict[str, Any], split: str) -> list[dict[str, Any]]:
     return [entry]
 
 
+# How a run executes, not what it computes: left out of its fingerprint, so a run interrupted under
+# one worker count (a sweep gives each worker cores / workers threads) resumes under another.
+EXECUTION_KEYS = ("threads",)
+
+
 def run_fingerprint(cfg: TrainConfig, units: dict[str, Any]) -> str:
     identity = {k: v for k, v in units.items() if k != "path"}
-    return fingerprint({"config": to_dict(cfg), "units": identity})
+    config = {k: v for k, v in to_dict(cfg).items() if k not in EXECUTION_KEYS}
+    return fingerprint({"config": config, "units": identity})
 
 
-def _explicit_precision_fingerprint(run_dir: Path, cfg: TrainConfig, units: dict[str, Any], print_: str) -> str:
-    """The fingerprint of the run in `run_dir` when it is this run under its old name: sweeps now
-    pass their precision explicitly, and a run they trained under `auto` that resolved to the same
-    precision (all else equal) is the same run, kept rather than refused."""
-    if cfg.precision == "auto":
-        return print_
+def _recorded_fingerprint(run_dir: Path, cfg: TrainConfig, units: dict[str, Any], print_: str) -> str:
+    """The fingerprint under which `run_dir` holds this same run when an older rule named it: before
+    EXECUTION_KEYS the fingerprint covered the thread count, and sweeps once trained under `auto`
+    what they now pass explicitly (the same run when `auto` had resolved to that precision)."""
     old = read_json_object(run_dir / RECORD)
-    legacy = run_fingerprint(dataclasses.replace(cfg, precision="auto"), units)
-    return legacy if old.get("fingerprint") == legacy and old.get("precision") == cfg.precision else print_
+    old_config = old.get("config")
+    if old.get("fingerprint") in (None, print_) or not isinstance(old_config, dict):
+        return print_
+    identity = {k: v for k, v in units.items() if k != "path"}
+    same = dataclasses.replace(cfg, threads=old_config.get("threads"))
+    candidates = [same]
+    if cfg.precision != "auto" and old.get("precision") == cfg.precision:
+        candidates.append(dataclasses.replace(same, precision="auto"))
+    for candidate in candidates:
+        for named in (run_fingerprint(candidate, units),
+                      fingerprint({"config": to_dict(candidate), "units": identity})):
+            if old["fingerprint"] == named:
+                return named
+    return print_
 
 
 def _check_same_config(run_dir: Path, print_: str) -> None:
@@ -119,8 +135,12 @@ def _bits_per_second(loss: float, split_meta: dict[str, Any]) -> float | None:
     return loss / math.log(2) * split_meta["tokens"] / seconds
 
 
-def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig) -> dict[str, Any]:
-    """Train (or resume, or skip) one run; returns the run record."""
+def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig,
+          max_epochs: float = MAX_EPOCHS) -> dict[str, Any]:
+    """Train (or resume, or skip) one run; returns the run record. A plan that repeats its data more
+    than `max_epochs` times is refused (train_config.MAX_EPOCHS). The limit is an argument, not a
+    TrainConfig key: a key would enter every run's recorded config, and a sweep retrains a run whose
+    recorded config differs from what it now builds (sweep.worker.stale_config)."""
     units_dir, run_dir = Path(units_dir), Path(run_dir)
     meta = read_meta(units_dir)
     for split in (cfg.train_split, cfg.test_split):
@@ -130,15 +150,18 @@ def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig) -> dict[
             raise StageError(f"{units_dir}/meta.json: no split {split!r} (has {sorted(meta.get('splits', {}))})"
                              f"{hint}")
     units = units_identity(units_dir, meta)
-    print_ = _explicit_precision_fingerprint(run_dir, cfg, units, run_fingerprint(cfg, units))
-    if check_output_dir(run_dir, print_):
+    print_ = run_fingerprint(cfg, units)
+    recorded = _recorded_fingerprint(run_dir, cfg, units, print_)
+    if check_output_dir(run_dir, recorded):
         log.info("%s: already trained with this config; skipping", run_dir)
         return json.loads((run_dir / RECORD).read_text())
-    _check_same_config(run_dir, print_)
+    _check_same_config(run_dir, recorded)  # a resumed run goes on under the current fingerprint
 
     procs = distributed.start(cfg.device)
     try:
         plan = plan_run(cfg, meta["vocab_size"], meta["splits"][cfg.train_split]["tokens"], procs.world_size)
+        plan.check_epochs(max_epochs, cfg.train_split)
+        log.info("%s: %s", run_dir, plan.outline())
         if cfg.unique_tokens is None and plan.epochs > 1:
             log.warning("%s: D = %d exceeds the %d tokens of split %r: the data repeats, %.2f epochs",
                         run_dir, plan.tokens, plan.unique_tokens, cfg.train_split, plan.epochs)
@@ -167,22 +190,10 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
         write_text(run_dir / "train.yaml", _yaml(to_dict(cfg)))
         write_json(run_dir / RECORD, record)
 
-    torch.manual_seed(cfg.seed)
-    model = Llama(plan.shape).to(device)
-    optimizer = _adamw(model, cfg, device)
-    state = load_checkpoint(run_dir, model, optimizer, device) if resuming else TrainerState()
-    if resuming:
-        log.info("%s: resuming after update %d of %d", run_dir, state.update, plan.updates)
-    metrics = MetricsLog(run_dir / "metrics.jsonl", keep_through_update=state.update,
-                         enabled=procs.is_main)
-    train_stream = open_split(units_dir, cfg.train_split).tokens
-    windows = TrainWindows(train_stream, plan.shape.context, plan.unique_tokens, cfg.sampling, cfg.seed)
-    valid = (open_split(units_dir, cfg.valid_split).tokens
-             if cfg.valid_split in meta["splits"] else None)
-    step_model = _wrap(model, cfg, procs)
-    eval_every = cfg.eval_every or max(1, plan.updates // 10)
-    checkpoint_every = cfg.checkpoint_every or eval_every
-    started = time.perf_counter()
+    # From the first `running` record on, every error is recorded (`failed`, or `interrupted`):
+    # setup (a truncated shard, a bad checkpoint) and the final test loss once failed outside the
+    # recorded region and left run.json saying `running`. Rank 0 alone writes; no barrier is added.
+    state, metrics, started = TrainerState(), None, time.perf_counter()
 
     def elapsed() -> float:
         return state.wall_seconds + time.perf_counter() - started
@@ -194,9 +205,25 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
             write_json(run_dir / RECORD, {**record, "status": status, "error": message,
                                           "wall_seconds": round(elapsed(), 3), "finished": utc_now()})
 
-    last_log = (time.perf_counter(), state.tokens)
     stop = StopSignals()
     try:
+        torch.manual_seed(cfg.seed)
+        model = Llama(plan.shape).to(device)
+        optimizer = _adamw(model, cfg, device)
+        state = load_checkpoint(run_dir, model, optimizer, device) if resuming else TrainerState()
+        if resuming:
+            log.info("%s: resuming after update %d of %d", run_dir, state.update, plan.updates)
+        metrics = MetricsLog(run_dir / "metrics.jsonl", keep_through_update=state.update,
+                             enabled=procs.is_main)
+        train_stream = open_split(units_dir, cfg.train_split).tokens
+        windows = TrainWindows(train_stream, plan.shape.context, plan.unique_tokens, cfg.sampling, cfg.seed)
+        valid = (open_split(units_dir, cfg.valid_split).tokens
+                 if cfg.valid_split in meta["splits"] else None)
+        step_model = _wrap(model, cfg, procs)
+        eval_every = cfg.eval_every or max(1, plan.updates // 10)
+        checkpoint_every = cfg.checkpoint_every or eval_every
+        started = time.perf_counter()  # the wall time counts training, not setup
+        last_log = (time.perf_counter(), state.tokens)
         with stop:
             for update in range(state.update, plan.updates):
                 loss, grad_norm = _update(step_model, optimizer, windows, plan, update, precision, cfg.grad_clip,
@@ -231,6 +258,20 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
                     raise TrainingStopped(f"stopped by {stop.requested or 'a signal to another process'} after "
                                           f"update {state.update} of {plan.updates}; checkpoint saved there, rerun "
                                           "the same command to resume")
+        procs.barrier()
+        if procs.is_main:
+            test = open_split(units_dir, cfg.test_split).tokens
+            test_loss, test_count = split_loss(model, test, plan.shape.context, plan.micro_batch_size,
+                                               device, cfg.test_tokens)
+            save_pretrained(model, run_dir, meta["eos_id"], meta.get("pad_id"))
+            wall = elapsed()
+            record.update(status="completed", test_loss=test_loss, test_tokens=test_count,
+                          test_bits_per_second=_bits_per_second(test_loss, meta["splits"][cfg.test_split]),
+                          wall_seconds=round(wall, 3), tokens_per_second=round(plan.tokens / max(wall, 1e-9), 1),
+                          finished=utc_now())
+            write_json(run_dir / RECORD, record)
+            mark_completed(run_dir, print_, test_loss=test_loss)
+            log.info("%s: test loss %.4f nats/token over %d tokens", run_dir, test_loss, test_count)
     except TrainingStopped as err:
         fail(str(err), status="interrupted")
         raise
@@ -245,23 +286,9 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
         fail(f"{type(err).__name__}: {err}")
         raise
     finally:
-        metrics.close()
-
-    procs.barrier()
-    if procs.is_main:
-        test = open_split(units_dir, cfg.test_split).tokens
-        test_loss, test_count = split_loss(model, test, plan.shape.context, plan.micro_batch_size,
-                                           device, cfg.test_tokens)
-        save_pretrained(model, run_dir, meta["eos_id"], meta.get("pad_id"))
-        wall = elapsed()
-        record.update(status="completed", test_loss=test_loss, test_tokens=test_count,
-                      test_bits_per_second=_bits_per_second(test_loss, meta["splits"][cfg.test_split]),
-                      wall_seconds=round(wall, 3), tokens_per_second=round(plan.tokens / max(wall, 1e-9), 1),
-                      finished=utc_now())
-        write_json(run_dir / RECORD, record)
-        mark_completed(run_dir, print_, test_loss=test_loss)
-        log.info("%s: test loss %.4f nats/token over %d tokens", run_dir, test_loss, test_count)
-    procs.barrier()
+        if metrics is not None:
+            metrics.close()
+    procs.barrier()  # past the final record: a completed run is never re-recorded as failed
     return json.loads((run_dir / RECORD).read_text())
 
 

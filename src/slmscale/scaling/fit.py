@@ -162,7 +162,11 @@ def _downstream(table: ResultsTable, cfg: FitConfig) -> dict[str, Any]:
         result["text_reference"] = {"name": cfg.text_reference, "column": column,
                                     "source": "pythia/downstream.csv" if reference else "paper Table 4",
                                     "fit": reference, "gamma": text_gamma}
-        result["comparison"] = compare(result["gamma"], text_gamma, column=column)
+        try:
+            result["comparison"] = compare(result["gamma"], text_gamma, column=column)
+        except ValueError as err:  # a speech γ <= 0: no ratio exists (the report says the same)
+            result["comparison"] = {"column": column, "text_gamma": text_gamma,
+                                    "not_identified": f"the text/speech ratio is not identified: {err}"}
     return result
 
 

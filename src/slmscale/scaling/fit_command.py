@@ -50,6 +50,10 @@ def summary(result: dict) -> list[str]:
                          f"(95% CI {fit['r_ci95'][0]:.3f}-{fit['r_ci95'][1]:.3f}), n {fit['n']}")
         for column, comparison in ([(result["comparison"]["column"], result["comparison"])]
                                    if "comparison" in result else []):
+            if "not_identified" in comparison:
+                lines.append(f"  text ({result['text_reference']['source']}) gamma {comparison['text_gamma']:.4f}: "
+                             f"{comparison['not_identified']}")
+                continue
             lines.append(f"  text ({result['text_reference']['source']}) gamma {comparison['text_gamma']:.4f}: "
                          f"ratio {comparison['ratio']:.2f}, speech needs "
                          f"{comparison['compute_multiplier_per_decade']:.3g}x compute for the gain text gets "

@@ -73,25 +73,98 @@ def run_local(sweep_dir: Path, specs: list[RunSpec], workers: int = 0, retry_fai
     return states
 
 
-def _executor(sweep_dir: Path, slurm: SlurmConfig):
+def _executor(sweep_dir: Path, slurm: SlurmConfig, dry_run: bool = False):
+    """The submitit executor of a sweep's array job. `dry_run`: one that can only render the sbatch
+    script it would submit (`slurm_dry_run`), built by this same code so the two cannot differ; it
+    needs no Slurm on this machine."""
     import submitit
     cluster = slurm.cluster or "slurm"
-    if cluster == "slurm" and shutil.which("sbatch") is None:
+    if cluster == "slurm" and shutil.which("sbatch") is None and not dry_run:
         # submitit would fall back to running the jobs here, which is not what `slurm` asked for.
         raise StageError("launcher slurm: this machine has no Slurm (no `sbatch` on PATH); run with "
                          "--launcher local, or set slurm.cluster=local to try the Slurm path with "
                          "submitit's local executor")
-    executor = submitit.AutoExecutor(folder=str(sweep_dir / "slurm" / "%j"), cluster=cluster)
-    options: dict[str, object] = {"timeout_min": slurm.time_minutes, "cpus_per_task": slurm.cpus_per_run,
-                                  "mem_gb": slurm.mem_gb, "gpus_per_node": slurm.gpus_per_run,
-                                  "slurm_array_parallelism": slurm.array_parallelism}
-    if slurm.partition:
-        options["slurm_partition"] = slurm.partition
-    if executor.cluster != "slurm":  # submitit's local executor takes the generic options only
-        options = {k: v for k, v in options.items() if not k.startswith("slurm_")}
-        options["gpus_per_node"] = 0 if not _has_gpu() else slurm.gpus_per_run
-    executor.update_parameters(**options)
+    folder = str(sweep_dir / "slurm" / "%j")
+    generic: dict[str, object] = {"timeout_min": slurm.time_minutes, "cpus_per_task": slurm.cpus_per_run,
+                                  "mem_gb": slurm.mem_gb, "gpus_per_node": slurm.gpus_per_run}
+    if cluster == "slurm":
+        # The Slurm executor itself rather than AutoExecutor (which wraps it the same way) because its
+        # dry-run subclass can be put in its place; the generic names are translated as AutoExecutor does.
+        executor = (_script_only_executor() if dry_run else submitit.SlurmExecutor)(folder)
+        own: dict[str, object] = {"array_parallelism": slurm.array_parallelism}
+        if slurm.partition:
+            own["partition"] = slurm.partition
+        executor.update_parameters(**executor._convert_parameters(generic), **own)
+        return executor
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    # submitit's local executor takes the generic options only
+    executor.update_parameters(**{**generic, "gpus_per_node": 0 if not _has_gpu() else slurm.gpus_per_run})
     return executor
+
+
+def _script_only_executor():
+    """submitit's Slurm executor minus its check for `srun`: `sweep plan` renders with it the sbatch
+    script a sweep would submit, on any machine. It never submits (only `run_slurm` does)."""
+    import submitit
+
+    class ScriptOnlySlurmExecutor(submitit.SlurmExecutor):
+        @classmethod
+        def affinity(cls) -> int:
+            return 2  # what SlurmExecutor answers where `srun` exists
+
+    return ScriptOnlySlurmExecutor
+
+
+def _submission_order(specs: list[RunSpec]) -> list[str]:
+    """Run ids in array-task order: the largest runs first, so the longest start soonest."""
+    return [spec.run_id for spec in sorted(specs, key=lambda s: -s.flops)]
+
+
+def _torchrun_command(sweep_dir: Path, slurm: SlurmConfig) -> list[str] | None:
+    """An array task's command when a run has several GPUs (torchrun over the worker, DDP inside the
+    job; submitit appends the run id); None: the task calls `run_one` itself."""
+    if slurm.gpus_per_run <= 1:
+        return None
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+            str(slurm.gpus_per_run), "-m", "slmscale.sweep.worker", str(sweep_dir)]
+
+
+def slurm_dry_run(sweep_dir: Path, specs: list[RunSpec], slurm: SlurmConfig) -> list[str]:
+    """What `run_slurm` would submit for `specs`, as printable lines, submitting nothing: the job
+    array (one task per run, in submission order), each task's resources and command, and the sbatch
+    script, rendered by submitit from the executor `run_slurm` builds (`_executor`)."""
+    run_ids = _submission_order(specs)
+    cluster = slurm.cluster or "slurm"
+    if not run_ids:
+        return ["launcher slurm (dry run): no runs to submit"]
+    torchrun = _torchrun_command(sweep_dir, slurm)
+    task = (" ".join(torchrun) + " RUN_ID" if torchrun else
+            f"slmscale.sweep.worker.run_one({str(sweep_dir)!r}, RUN_ID) (a pickled call submitit runs)")
+    tasks = [f"  task {i}: {run_id}" for i, run_id in enumerate(run_ids)]
+    if cluster != "slurm":  # no executor built: submitit's local one makes its folder at once
+        return [f"launcher slurm with slurm.cluster={cluster} (dry run, nothing started): {len(run_ids)} tasks "
+                f"that submitit's {cluster} executor would run on this machine, no sbatch",
+                f"each task runs: {task}"] + tasks
+    executor = _executor(sweep_dir, slurm, dry_run=True)
+    # As SlurmExecutor submits: several runs as one array (its parameters plus map_count = the task
+    # count), a single run as a plain job.
+    if len(run_ids) > 1:
+        executor.parameters["map_count"] = len(run_ids)
+    script = executor._make_submission_file_text(executor._submitit_command_str, "dry-run")
+    params = executor.parameters
+    resources = ", ".join(f"{name} {params[key]}{unit}" for name, key, unit in (
+        ("time", "time", " min"), ("cpus", "cpus_per_task", ""), ("gpus", "gpus_per_node", ""), ("mem", "mem", ""),
+        ("partition", "partition", "")) if key in params)
+    array = [line.split("=", 1)[1] for line in script.splitlines() if line.startswith("#SBATCH --array=")]
+    lines = ["launcher slurm (dry run, nothing submitted): " + (
+                 f"1 job array of {len(run_ids)} tasks, --array={array[0]} (at most "
+                 f"{min(len(run_ids), slurm.array_parallelism)} at once)" if array else
+                 "1 job (submitit sends a single run as a plain job, not an array)"),
+             f"each task: {resources}" + ("" if "partition" in params else ", the cluster's default partition"),
+             f"each task runs: {task}", *tasks]
+    lines += ["the sbatch script (`sbatch` of this file, one per sweep call):"]
+    lines += ["  " + line if line else "" for line in script.rstrip("\n").splitlines()]
+    return lines
 
 
 def _has_gpu() -> bool:
@@ -105,15 +178,15 @@ def run_slurm(sweep_dir: Path, specs: list[RunSpec], slurm: SlurmConfig, retry_f
     runs torchrun over the worker (DDP inside the job)."""
     import submitit
     executor = _executor(sweep_dir, slurm)
-    run_ids = [spec.run_id for spec in sorted(specs, key=lambda s: -s.flops)]
-    if slurm.gpus_per_run > 1:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-                   str(slurm.gpus_per_run), "-m", "slmscale.sweep.worker", str(sweep_dir)]
+    run_ids = _submission_order(specs)
+    command = _torchrun_command(sweep_dir, slurm)
+    if command is not None:
         jobs = executor.map_array(submitit.helpers.CommandFunction(command), run_ids)
     else:
         jobs = executor.map_array(run_one, [str(sweep_dir)] * len(run_ids), run_ids, [None] * len(run_ids),
                                   [retry_failed] * len(run_ids))
-    log.info("submitted %d runs to %s (job %s)", len(jobs), executor.cluster, jobs[0].job_id if jobs else "-")
+    log.info("submitted %d runs to %s (job %s)", len(jobs), slurm.cluster or "slurm",
+             jobs[0].job_id if jobs else "-")
     states: dict[str, str] = {}
     for run_id, job in zip(run_ids, jobs):
         try:

@@ -22,7 +22,7 @@ from slmscale.config import ConfigError, apply_overrides, load_config, to_dict
 from slmscale.files import StageError, atomic_file, write_text
 from slmscale.log import get_logger
 from slmscale.sweep.grid import RunSpec, expand, train_split_tokens, unique_and_epochs
-from slmscale.sweep.launchers import run_local, run_slurm, split_cores
+from slmscale.sweep.launchers import run_local, run_slurm, slurm_dry_run, split_cores
 from slmscale.sweep.precision import (PRECISION_FILE, check_override, grid_widths, machine_precision, read_choice,
                                      requested_precision, run_device, stale_precision, sweep_precision)
 from slmscale.sweep.results import write_results
@@ -195,11 +195,16 @@ def _memory_cell(spec: RunSpec, cfg: SweepConfig, precision: str, train_tokens: 
 
 
 def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
-               overrides: list[str] | tuple[str, ...] = ()) -> tuple[list[str], dict[str, Any]]:
+               overrides: list[str] | tuple[str, ...] = (), launcher: str | None = None,
+               sweep_dir: str | Path = "SWEEP") -> tuple[list[str], dict[str, Any]]:
     """The grid as printable lines (run, grids, params, D, epochs, FLOPs, estimated memory per process
     (GPU), estimated hours) and totals;
-    totals["warnings"] names the runs that repeat their data unasked or cannot be planned."""
+    totals["warnings"] names the runs that repeat their data unasked or cannot be planned.
+    `launcher` overrides the config's, as `sweep --launcher` does; with slurm the lines end with what
+    the sweep would submit to Slurm (a dry run, `launchers.slurm_dry_run`), its paths under `sweep_dir`."""
     cfg, specs = resolve(config, overrides)
+    if launcher is not None:
+        cfg = dataclasses.replace(cfg, launcher=launcher)  # the memory column counts its GPUs per run too
     workers, threads = split_cores(workers or cfg.workers)
     train_tokens = {units: train_split_tokens(units, cfg.train) for units in dict.fromkeys(s.units for s in specs)}
     speed: dict[tuple[str, str], float] = {}
@@ -232,4 +237,6 @@ def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
         f"; training about {total_seconds / 60:.1f} worker-minutes, {totals['wall_seconds'] / 60:.1f} min wall on "
         f"{workers} workers x {threads} threads (measured tokens/s per size here; evaluation not included)"
         if measure else ""))
+    if cfg.launcher == "slurm":
+        lines += slurm_dry_run(Path(sweep_dir), specs, cfg.slurm)
     return lines, totals

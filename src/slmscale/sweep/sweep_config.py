@@ -107,7 +107,7 @@ class SweepConfig:
     text_benchmarks: tuple[str, ...] = ()
     """Text pairs (a world's benchmarks/) every text-arm run is evaluated on."""
     eval: tuple[str, ...] = ()
-    """EvalConfig key=value overrides (cache_dir defaults to SWEEP/cache)."""
+    """EvalConfig key=value overrides (cache_dir defaults to eval's: $SLMSCALE_CACHE or ~/.cache/slmscale)."""
     seed: int = 0
     """Training seed of every run."""
     launcher: Literal["local", "slurm"] = "local"

@@ -120,7 +120,10 @@ def _evaluate(sweep_dir: Path, run_dir: Path, spec: RunSpec, cfg: SweepConfig, t
     benchmarks = cfg.benchmarks if spec.modality == "audio" else cfg.text_benchmarks
     if not benchmarks:
         return
-    eval_cfg = apply_overrides(EvalConfig(cache_dir=str(sweep_dir / "cache"), workers=1), list(cfg.eval))
+    # cache_dir stays eval's default unless the sweep's eval overrides set it: benchmark units are
+    # keyed by tokenizer fingerprint and files, so every sweep, study and `slmscale eval` of a
+    # tokenizer shares one copy (a per-sweep SWEEP/cache extracted the same features again per sweep).
+    eval_cfg = apply_overrides(EvalConfig(workers=1), list(cfg.eval))
     if threads:
         eval_cfg = apply_overrides(eval_cfg, [f"threads={threads}"])
     evaluate_run(run_dir, list(benchmarks), eval_cfg)

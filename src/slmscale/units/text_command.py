@@ -10,10 +10,11 @@ from slmscale.units.text_units import TextUnitsConfig, encode_benchmark, tokeniz
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from slmscale.cli import add_config_arguments
-    parser.add_argument("input", metavar="JSONL",
+    # Neither is required by argparse, which would refuse `--show-config` without them; run checks them.
+    parser.add_argument("input", nargs="?", metavar="JSONL",
                         help="a world's text.jsonl (id, text, kind, split), or with --vocab a benchmark "
                              "file (id, positive, negative, ...)")
-    parser.add_argument("--out", required=True, metavar="UNITS", help="output units dir")
+    parser.add_argument("--out", metavar="UNITS", help="output units dir")
     parser.add_argument("--alphabet", choices=("chars", "phonemes"), help="symbols (default chars)")
     parser.add_argument("--vocab", metavar="VOCAB",
                         help="encode a benchmark file with this vocab.json (or the units dir holding it); "
@@ -27,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from slmscale.files import StageError
     if args.show_config:
         return show_config(TextUnitsConfig)
+    if args.input is None or args.out is None:
+        raise StageError("give JSONL and --out UNITS (see slmscale tokenize-text --help)")
     if args.vocab:
         if args.alphabet or args.config or args.overrides:
             raise StageError("--vocab fixes the alphabet and settings; drop --alphabet, --config and overrides")

@@ -225,7 +225,11 @@ def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
             for item, result in zip(items, results):
                 if result.problem:
                     if not skip_bad:
-                        raise StageError(f"{result.problem} (use --skip-bad to leave such files out)")
+                        # The hint is the tokenize command's; a caller without --skip-bad (eval)
+                        # reads `problem` and `path` and gives its own.
+                        error = StageError(f"{result.problem} (use --skip-bad to leave such files out)")
+                        error.problem, error.path = result.problem, item.path  # type: ignore[attr-defined]
+                        raise error
                     skipped.append({"id": item.id, "path": item.path, "problem": result.problem})
                     continue
                 units, durations = collapse(result.units) if dedup else (result.units, None)
@@ -256,8 +260,11 @@ def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
                 "dedup_ratio": round(stats[split]["frames"] / units, 4),
                 "diagnostics": unit_diagnostics(counts[split])}
         write_units_meta(tmp, meta)
+        # Absolute, like meta.json's `tokenizer`: a relative one would name another dir from another
+        # working directory. Nothing hashes config.yaml, so no fingerprint changes.
         (tmp / "config.yaml").write_text(yaml.safe_dump(
-            {"source": source, "tokenizer": str(tokenizer_dir), "dedup": dedup, "skip_bad": skip_bad}, sort_keys=False))
+            {"source": source, "tokenizer": str(Path(tokenizer_dir).resolve()), "dedup": dedup,
+             "skip_bad": skip_bad}, sort_keys=False))
         mark_completed(tmp, stage_fp, tokenizer_fingerprint=tok.fingerprint)
     store.remove()
     return meta

@@ -11,16 +11,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      "audio files (e.g. a ZeroSpeech lexical/dev or StoryCloze sSC folder) gives one split "
                      "named after the folder, ids = file stems. UNITS gets <split>.bin/.idx/.ids(/.dur) and "
                      "meta.json. Rerunning a finished command does nothing.")
-    parser.add_argument("source", metavar="CORPUS_OR_WAV_FOLDER", help="corpus dir or folder of audio files")
-    parser.add_argument("--tokenizer", required=True, metavar="TOK", help="tokenizer dir")
-    parser.add_argument("--out", required=True, metavar="UNITS", help="output units dir")
+    from slmscale.cli import add_config_arguments
+    # Not required=True: argparse would refuse `tokenize --show-config` for want of them; run checks them.
+    parser.add_argument("source", nargs="?", metavar="CORPUS_OR_WAV_FOLDER", help="corpus dir or folder of audio files")
+    parser.add_argument("--tokenizer", metavar="TOK", help="tokenizer dir")
+    parser.add_argument("--out", metavar="UNITS", help="output units dir")
     parser.add_argument("--no-dedup", dest="dedup", action="store_const", const=False, default=None,
-                        help="keep repeated units (default: the tokenizer's dedup setting)")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="leave out unreadable/empty files (listed in meta.json) instead of stopping")
-    parser.add_argument("--workers", type=int, default=0, metavar="N", help="worker processes (0 = one per core)")
+                        help="keep repeated units (config key dedup; default: the tokenizer's dedup setting)")
+    parser.add_argument("--skip-bad", action="store_true", default=None,
+                        help="leave out unreadable/empty files (listed in meta.json) instead of stopping "
+                             "(config key skip_bad)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="worker processes (config key workers; 0 = one per core, the default)")
     parser.add_argument("--hubert-path", metavar="DIR",
-                        help="where the tokenizer's HuBERT model lies now, if it moved (checked to be the same weights)")
+                        help="where the tokenizer's HuBERT model lies now, if it moved (checked to be the same "
+                             "weights; config key hubert_path)")
+    add_config_arguments(parser)
 
 
 def print_meta(meta: dict) -> None:
@@ -36,10 +42,19 @@ def print_meta(meta: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from slmscale.audio.manifest import MANIFEST
+    from slmscale.cli import build_config, show_config
+    from slmscale.files import StageError
     from slmscale.units.tokenize import tokenize_audio_folder, tokenize_corpus
+    from slmscale.units.tokenize_config import TokenizeConfig
 
+    if args.show_config:
+        return show_config(TokenizeConfig)
+    if args.source is None or args.tokenizer is None or args.out is None:
+        raise StageError("give CORPUS_OR_WAV_FOLDER, --tokenizer TOK and --out UNITS (see slmscale tokenize --help)")
+    cfg = build_config(TokenizeConfig, args, {"dedup": "dedup", "skip_bad": "skip_bad", "workers": "workers",
+                                              "hubert_path": "hubert_path"})
     source = Path(args.source)
     tokenize = tokenize_corpus if (source / MANIFEST).is_file() else tokenize_audio_folder
-    print_meta(tokenize(source, args.tokenizer, args.out, dedup=args.dedup, skip_bad=args.skip_bad,
-                        workers=args.workers, hubert_path=args.hubert_path))
+    print_meta(tokenize(source, args.tokenizer, args.out, dedup=cfg.dedup, skip_bad=cfg.skip_bad,
+                        workers=cfg.workers, hubert_path=cfg.hubert_path))
     return 0

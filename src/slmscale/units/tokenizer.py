@@ -1,7 +1,9 @@
 """The speech tokenizer: a feature spec plus k-means centroids, in a directory.
 
     TOK/tokenizer.json          feature spec, frame rate, k, dedup, sample rate,
-                                eos_id = k, pad_id = k + 1, vocab_size = k + 2, fingerprint
+                                eos_id = k, pad_id = k + 1, vocab_size = k + 2, fingerprint;
+                                trained_on.corpus: the corpus dir as an absolute path, so the
+                                dir works from any working directory (`training_corpus`)
     TOK/centroids.safetensors   "centroids": float32 [k, feature dim]
     TOK/config.yaml             the resolved config that trained it (or the import's source)
     TOK/.completed              written last
@@ -238,6 +240,29 @@ def train_tokenizer(corpus_dir: str | Path, out_dir: str | Path,
     log.info("k-means k=%d on %d frames of dim %d: %.1f s", config.k, len(sample), sample.shape[1],
              time.time() - start - feature_s)
     return save_tokenizer(out_dir, config.features, centroids, config.dedup, stage_fp, to_dict(config),
-                          trained_on={"corpus": str(corpus_dir), "frames": int(len(sample)),
+                          trained_on={"corpus": str(corpus_dir.resolve()), "frames": int(len(sample)),
                                       "feature_s": round(feature_s, 2),
                                       "kmeans_s": round(time.time() - start - feature_s, 2)})
+
+
+def training_corpus(tokenizer_dir: str | Path) -> tuple[str | None, Path | None]:
+    """(trained_on.corpus as recorded, the corpus dir it names now, or None when none is found).
+
+    Tokenizers written before the path was stored absolute hold it relative to the working
+    directory of `tokenizer train`, which is not recorded. It was most likely where --out was
+    given from, so the tokenizer dir and its ancestors are tried (nearest first), then the
+    current directory; the first that holds a corpus manifest wins."""
+    from slmscale.audio.manifest import MANIFEST
+
+    tokenizer_dir = Path(tokenizer_dir)
+    try:
+        recorded = json.loads((tokenizer_dir / TOKENIZER_JSON).read_text()).get("trained_on", {}).get("corpus")
+    except (OSError, ValueError, AttributeError) as err:
+        raise StageError(f"{tokenizer_dir / TOKENIZER_JSON}: unreadable ({type(err).__name__}: {err})") from err
+    if not recorded or not isinstance(recorded, str):
+        return None, None
+    path = Path(recorded)
+    bases = [Path()] if path.is_absolute() else [*[tokenizer_dir.resolve(), *tokenizer_dir.resolve().parents],
+                                                   Path.cwd()]
+    found = next((base / path for base in bases if (base / path / MANIFEST).is_file()), None)
+    return recorded, found.resolve() if found is not None else None

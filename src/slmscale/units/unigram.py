@@ -189,7 +189,7 @@ def train_unigram(units_dir: str | Path, out_dir: str | Path, cfg: UnigramConfig
                          "every unit is a piece of its own")
     if cfg.max_piece_length < 1 or cfg.threads < 1:
         raise StageError("max_piece_length and threads must be at least 1")
-    source = {"dir": str(units_dir), "units": k, "fingerprint": units_fingerprint(units_dir),
+    source = {"dir": str(Path(units_dir).resolve()), "units": k, "fingerprint": units_fingerprint(units_dir),
               "tokenizer": _tokenizer_id(meta), "split": cfg.train_split}
     stamp = fingerprint(cfg) + ":" + source["fingerprint"]
     if check_output_dir(out_dir, stamp):
@@ -293,8 +293,10 @@ def encode_units(units_dir: str | Path, model_dir: str | Path, out_dir: str | Pa
         train = splits.get(source.get("split", "train")) or next(iter(splits.values()), {})
         out_meta = {
             "vocab_size": vocab + 2, "eos_id": vocab, "pad_id": vocab + 1, "splits": splits,
-            "unigram": {"model": str(model_dir), "fingerprint": model_fp, "pieces": vocab},
-            "source": {"dir": str(units_dir), "fingerprint": units_fingerprint(units_dir),
+            # Resolved paths: evaluation reads both from wherever it runs (a relative path given on
+            # the command line held only from the directory it was given in).
+            "unigram": {"model": str(Path(model_dir).resolve()), "fingerprint": model_fp, "pieces": vocab},
+            "source": {"dir": str(Path(units_dir).resolve()), "fingerprint": units_fingerprint(units_dir),
                        "tokenizer": _tokenizer_id(meta), "units": k},
             # Pieces are another vocabulary than the raw units: a cache or model keyed on the
             # tokenizer must not take one for the other.

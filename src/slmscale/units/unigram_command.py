@@ -19,7 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "UNITS, writing SPM/unigram.model and SPM/unigram.json. encode: re-tokenize every split of "
         "UNITS with it into the same units dir format (pieces 0..V-1, EOS = V, PAD = V+1), "
         "reporting the compression (units per piece).")
-    parser.add_argument("action", choices=("train", "encode"), help="train a model, or encode a units dir")
+    # Optional for argparse so that `unigram --show-config` needs no ACTION; run checks it.
+    parser.add_argument("action", nargs="?", choices=("train", "encode"), help="train a model, or encode a units dir")
     parser.add_argument("units", metavar="UNITS", nargs="?", help="units dir (from `slmscale tokenize`)")
     parser.add_argument("--out", metavar="DIR", help="train: model dir SPM; encode: units dir")
     parser.add_argument("--vocab-size", type=int, metavar="V", help="train: pieces in the model (default 5000)")
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from slmscale.files import StageError
     if args.show_config:
         return show_config(UnigramConfig)
+    if args.action is None:
+        raise StageError("give an ACTION: `unigram train` or `unigram encode` (see slmscale unigram --help)")
     if not args.units or not args.out:
         raise StageError(f"`unigram {args.action}` needs UNITS and --out")
     if args.action == "train":

@@ -15,8 +15,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                            description="Check every split of UNITS (offsets, ids, EOS after every utterance, "
                                        "token range, counts in meta.json); with --tokenizer, also that the "
                                        "units were made by that tokenizer.")
-    check.add_argument("units", metavar="UNITS", help="units dir")
+    check.add_argument("units", nargs="?", metavar="UNITS", help="units dir")
     check.add_argument("--tokenizer", metavar="TOK", help="tokenizer dir the units must come from")
+    from slmscale.cli import add_show_config_argument
+    add_show_config_argument(check)
 
 
 def check_units(units_dir: str | Path, tokenizer_dir: str | Path | None = None) -> dict[str, Any]:
@@ -38,6 +40,11 @@ def check_units(units_dir: str | Path, tokenizer_dir: str | Path | None = None) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from slmscale.cli import show_no_config
+    if args.show_config:
+        return show_no_config("units check")
+    if args.units is None:
+        raise StageError("give UNITS (see slmscale units check --help)")
     report = check_units(args.units, args.tokenizer)
     for split, counts in report.items():
         print(f"{split}: {counts['utterances']} utterances, {counts['tokens']} tokens: ok")

@@ -15,12 +15,16 @@ remaining time; the vocoded audio is then cut to the sample. So the file "starts
 prompt" bit for bit, up to 16-bit quantisation. Without a prompt the whole file is
 generated (unconditional generation from EOS). A prompt as long as the request leaves
 nothing to generate and is an error.
+
+Every argument (the outputs' paths, the run, the prompt and its length, the vocoder or what
+the default one needs) is checked before the model is loaded or a vocoder learned, so a
+mistake costs no wait and gets an error naming the argument.
 """
 
 from __future__ import annotations
 
-import json
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,9 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from slmscale.audio.io import SAMPLE_RATE, AudioError, load_audio, write_wav
+from slmscale.audio.io import SAMPLE_RATE, AudioError, LoadedAudio, load_audio, write_wav
 from slmscale.evaluate.inputs import RunVocabulary, completed_record, default_cache_dir, run_vocabulary
-from slmscale.files import StageError, write_json
+from slmscale.files import StageError, is_completed, write_json
 from slmscale.lm.generate import SamplingConfig, sample
 from slmscale.log import get_logger
 from slmscale.vocoder.load import Vocoder, check_vocoder, load_vocoder
@@ -61,17 +65,41 @@ def audio_vocabulary(run_dir: Path) -> RunVocabulary:
     return vocab
 
 
-def tokenize_prompt(path: str | Path, tokenizer_dir: Path, dedup: bool) -> PromptUnits:
+def check_output(path: str | Path, flag: str) -> Path:
+    """`path` if a file can be written there (missing parent dirs are created when writing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise StageError(f"{flag} {path}: is a directory; name a file to write")
+    existing = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise StageError(f"{flag} {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StageError(f"{flag} {path}: {existing} is not writable")
+    return path
+
+
+def load_prompt(path: str | Path, total: int, seconds: float) -> LoadedAudio:
+    """The prompt as 16 kHz mono; refused when unreadable or not shorter than `total` samples."""
+    path = Path(path)
+    if path.is_dir():
+        raise StageError(f"--prompt {path}: is a directory, not an audio file")
+    try:
+        audio = load_audio(path)
+    except AudioError as err:
+        raise StageError(f"--prompt {err}") from err
+    if len(audio.samples) >= total:
+        raise StageError(f"--prompt {path} lasts {len(audio.samples) / SAMPLE_RATE:.2f} s, not shorter than "
+                         f"--seconds {seconds}: nothing is left to generate")
+    return audio
+
+
+def tokenize_prompt(audio: LoadedAudio, path: str | Path, tokenizer_dir: Path, dedup: bool) -> PromptUnits:
     """The prompt's samples and units, through the tokenizer's own extractor and assignment."""
     from slmscale.units.dedup import dedup as collapse
     from slmscale.units.kmeans import Assigner
     from slmscale.units.tokenize import checked_extractor
     from slmscale.units.tokenizer import load_tokenizer
 
-    try:
-        audio = load_audio(path)
-    except AudioError as err:
-        raise StageError(f"--prompt {err}") from err
     tok = load_tokenizer(tokenizer_dir)
     extractor = checked_extractor(tok.spec)
     if len(audio.samples) < getattr(extractor, "min_samples", 1):
@@ -81,19 +109,32 @@ def tokenize_prompt(path: str | Path, tokenizer_dir: Path, dedup: bool) -> Promp
     return PromptUnits(audio.samples, units.astype(np.int64), durations.astype(np.int64), audio.conversions)
 
 
+def default_vocoder_plan(tokenizer_dir: Path, cache_dir: Path | None = None) -> tuple[Path, Path | None]:
+    """Where the default vocoder of a tokenizer is cached, and the corpus to learn it from (None when
+    a completed entry is there: it serves even if its corpus moved or is gone since). Cheap; an error
+    when the vocoder is neither cached nor learnable."""
+    from slmscale.units.tokenizer import load_tokenizer, training_corpus
+
+    out = (cache_dir or default_cache_dir()) / "vocoders" / load_tokenizer(tokenizer_dir).fingerprint
+    if is_completed(out):
+        return out, None
+    recorded, corpus = training_corpus(tokenizer_dir)
+    if corpus is None:
+        raise StageError(f"{tokenizer_dir}: its training corpus {recorded!r} is not available to learn the default "
+                         f"vocoder from (and none is cached in {out}); make one with `slmscale vocoder train "
+                         "CORPUS --tokenizer TOK --out VOC` and pass --vocoder VOC")
+    return out, corpus
+
+
 def default_vocoder(tokenizer_dir: Path, cache_dir: Path | None = None) -> tuple[Vocoder, Path]:
     """The mean-mel vocoder learned from the tokenizer's own training corpus, cached per tokenizer."""
-    from slmscale.units.tokenizer import TOKENIZER_JSON, load_tokenizer
-    from slmscale.vocoder.mean_mel import VocoderConfig, train_vocoder
+    from slmscale.vocoder.mean_mel import VocoderConfig, load_mean_mel, train_vocoder
 
-    tok = load_tokenizer(tokenizer_dir)
-    corpus = json.loads((tokenizer_dir / TOKENIZER_JSON).read_text()).get("trained_on", {}).get("corpus")
-    if not corpus or not (Path(corpus) / "manifest.jsonl").is_file():
-        raise StageError(f"{tokenizer_dir}: its training corpus {corpus!r} is not available to learn the default "
-                         "vocoder from; make one with `slmscale vocoder train CORPUS --tokenizer TOK --out VOC` "
-                         "and pass --vocoder VOC")
-    out = (cache_dir or default_cache_dir()) / "vocoders" / tok.fingerprint
-    log.info("default vocoder: mean-mel of tokenizer %s from %s (cached in %s)", tok.fingerprint, corpus, out)
+    out, corpus = default_vocoder_plan(tokenizer_dir, cache_dir)
+    if corpus is None:
+        log.info("default vocoder: %s (cached)", out)
+        return load_mean_mel(out), out
+    log.info("default vocoder: mean-mel of tokenizer %s from %s (cached in %s)", out.name, corpus, out)
     return train_vocoder(corpus, tokenizer_dir, out, VocoderConfig(workers=1)), out
 
 
@@ -159,32 +200,37 @@ def generate_speech(run_dir: str | Path, out_wav: str | Path, seconds: float, pr
             sampling.top_p is not None and not 0 < sampling.top_p <= 1) or sampling.temperature < 0:
         raise StageError(f"sampling needs temperature >= 0, top_k >= 1 and 0 < top_p <= 1, got "
                          f"{sampling.temperature}, {sampling.top_k}, {sampling.top_p}")
+    out_wav = check_output(out_wav, "--out")
+    if units_out is not None and check_output(units_out, "--units-out").resolve() == out_wav.resolve():
+        raise StageError(f"--units-out {units_out} is the --out file; name another file")
     vocab = audio_vocabulary(run_dir)
     assert vocab.tokenizer_dir is not None
-    if vocoder_path is not None:
-        vocoder = load_vocoder(vocoder_path)
-        voc_where = Path(vocoder_path)
-    else:
-        vocoder, voc_where = default_vocoder(vocab.tokenizer_dir, Path(cache_dir) if cache_dir else None)
-    check_vocoder(vocoder, voc_where, vocab.tokenizer_dir)
     total = round(seconds * SAMPLE_RATE)
     if prompt is not None:
-        given = tokenize_prompt(prompt, vocab.tokenizer_dir, vocab.dedup)
+        given = tokenize_prompt(load_prompt(prompt, total, seconds), prompt, vocab.tokenizer_dir, vocab.dedup)
     else:
         empty = np.zeros(0, dtype=np.int64)
         given = PromptUnits(np.zeros(0, dtype=np.float32), empty, empty, [])
-    if len(given.samples) >= total:
-        raise StageError(f"--prompt {prompt} lasts {len(given.samples) / SAMPLE_RATE:.2f} s, not shorter than "
-                         f"--seconds {seconds}: nothing is left to generate")
-    remaining = total - len(given.samples)
-    frames_needed = math.ceil(remaining / vocoder.samples_per_frame)
-    decoder = _Decoder(vocab, vocoder.k)
-    context = [vocab.eos_id] + decoder.encode(given.units)
+    cache = Path(cache_dir) if cache_dir else None
+    if vocoder_path is not None:
+        vocoder: Vocoder | None = load_vocoder(vocoder_path)
+        voc_where = Path(vocoder_path)
+        check_vocoder(vocoder, voc_where, vocab.tokenizer_dir)
+    else:
+        vocoder = None  # learning it may take a while: after everything else is known to be right
+        default_vocoder_plan(vocab.tokenizer_dir, cache)
     chosen = torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu")
     model = load_pretrained(run_dir, chosen)
     if model.shape.vocab_size != vocab.vocab_size:
         raise StageError(f"{run_dir}: the model has {model.shape.vocab_size} tokens but its units dir "
                          f"{vocab.units_dir} has vocab_size {vocab.vocab_size}")
+    if vocoder is None:
+        vocoder, voc_where = default_vocoder(vocab.tokenizer_dir, cache)
+        check_vocoder(vocoder, voc_where, vocab.tokenizer_dir)
+    remaining = total - len(given.samples)
+    frames_needed = math.ceil(remaining / vocoder.samples_per_frame)
+    decoder = _Decoder(vocab, vocoder.k)
+    context = [vocab.eos_id] + decoder.encode(given.units)
     tokens, units, durations = _continuation(model, decoder, context, frames_needed, vocab.dedup, vocoder, sampling)
     wave = vocoder.synthesize(units, durations, seed=sampling.seed)[:remaining]
     fade = min(len(wave), round(FADE_SECONDS * SAMPLE_RATE))
@@ -193,7 +239,10 @@ def generate_speech(run_dir: str | Path, out_wav: str | Path, seconds: float, pr
     audio = np.concatenate([given.samples.astype(np.float32), wave])
     if len(audio) != total:
         raise StageError(f"internal: vocoded {len(audio)} samples instead of {total}")
-    write_wav(out_wav, audio)
+    try:
+        write_wav(out_wav, audio)
+    except OSError as err:
+        raise StageError(f"--out {out_wav}: cannot write it ({err})") from err
     summary = {
         "out": str(out_wav), "seconds": total / SAMPLE_RATE, "sample_rate": SAMPLE_RATE,
         "prompt": str(prompt) if prompt is not None else None,
@@ -204,5 +253,8 @@ def generate_speech(run_dir: str | Path, out_wav: str | Path, seconds: float, pr
         "vocoder": str(voc_where), "sampling": {"temperature": sampling.temperature, "top_k": sampling.top_k,
                                                 "top_p": sampling.top_p, "seed": sampling.seed}}
     if units_out is not None:
-        write_json(units_out, summary)
+        try:
+            write_json(units_out, summary)
+        except OSError as err:
+            raise StageError(f"--units-out {units_out}: cannot write it ({err})") from err
     return summary

@@ -21,12 +21,12 @@ from typing import Any
 import yaml
 
 from slmscale import __version__
-from slmscale.config import fingerprint, to_dict
+from slmscale.config import fingerprint
 from slmscale.files import check_output_dir, mark_completed, write_json, write_jsonl, write_text
 from slmscale.log import get_logger
 from slmscale.world import lexicon
 from slmscale.world.cloze import story_cloze, topic_cloze
-from slmscale.world.config import WorldConfig
+from slmscale.world.config import WorldConfig, world_dict
 from slmscale.world.grammar import split_sentences, words
 from slmscale.world.lexical_pairs import OOV_WORDS, lexical_pairs
 from slmscale.world.stories import Story, generate_stories, reachable_lower_bound
@@ -72,8 +72,11 @@ def make_world(config: WorldConfig) -> World:
     topic_rows = topic_cloze(_stream(config, "topic_cloze"), cloze_stories) if cloze_stories else []
     text_words = {w for row in records + extra for w in words(row["text"])}
     oov = len(OOV_WORDS) if config.lexical_oov_words is None else config.lexical_oov_words
+    # The kept words come from a stream of their own, so the nonwords' stream, and with it every
+    # world without lexical_words, is as before.
     lexical = lexical_pairs(_stream(config, "lexical"), train_counts, text_words,
-                            config.lexical_nonwords_per_word, oov)
+                            config.lexical_nonwords_per_word, oov, config.lexical_words,
+                            _stream(config, "lexical-words"))
     benchmarks = {"syntax": syntax, "lexical": lexical, "story_cloze": story_rows, "topic_cloze": topic_rows}
     log.info("benchmarks: %s in %.1f s", ", ".join(f"{len(v)} {k}" for k, v in benchmarks.items()),
              time.perf_counter() - started)
@@ -148,7 +151,8 @@ def build_world(out_dir: str | Path, config: WorldConfig | None = None) -> Path:
     config = config or WorldConfig()
     config.validate()
     out_dir = Path(out_dir)
-    stamp = f"{fingerprint(config)}-v{WORLD_VERSION}"  # a new generator never reuses an old world
+    # world_dict: a key added since (at its default) changes neither the stamp nor config.yaml.
+    stamp = f"{fingerprint(world_dict(config))}-v{WORLD_VERSION}"  # a new generator never reuses an old world
     if check_output_dir(out_dir, stamp):
         log.info("%s is already complete for this config; skipping", out_dir)
         return out_dir
@@ -157,7 +161,7 @@ def build_world(out_dir: str | Path, config: WorldConfig | None = None) -> Path:
     write_jsonl(out_dir / "text.jsonl", world.records)
     for name in BENCHMARKS:
         write_jsonl(out_dir / "benchmarks" / f"{name}.jsonl", world.benchmarks[name])
-    write_text(out_dir / "config.yaml", yaml.safe_dump(to_dict(config), sort_keys=False))
+    write_text(out_dir / "config.yaml", yaml.safe_dump(world_dict(config), sort_keys=False))
     write_json(out_dir / "world.json", world.stats)
     mark_completed(out_dir, stamp, stage="world", generator_version=WORLD_VERSION)
     log.info("world written to %s in %.1f s", out_dir, time.perf_counter() - started)

@@ -91,11 +91,23 @@ def real_words(train_counts: Counter, oov_words: int, text_words: set[str]) -> l
 
 
 def lexical_pairs(rng: random.Random, train_counts: Counter, text_words: set[str], nonwords_per_word: int,
-                  oov_words: int) -> list[dict[str, object]]:
-    """`nonwords_per_word` nonword pairs for every real word (in-vocabulary and OOV)."""
+                  oov_words: int, lexicon_words: int | None = None,
+                  pick: random.Random | None = None) -> list[dict[str, object]]:
+    """`nonwords_per_word` nonword pairs for every real word (in-vocabulary and OOV). `lexicon_words`:
+    only that many in-vocabulary words get pairs, drawn by `pick` (kept in lexicon order); None = all."""
     words = real_words(train_counts, oov_words, text_words)
     prons = {w: pronunciation(w) for w, _ in words}
+    # Of every real word, kept or not: a few words alone give too few segments to build their
+    # nonwords from (20 kept words lost 2 of their 20 pairs).
     index = segment_index(prons.values())
+    if lexicon_words is not None:
+        if pick is None:
+            raise ValueError("lexicon_words needs the random stream `pick` that draws them")
+        oov = set(OOV_WORDS)
+        lexicon = [item for item in words if item[0] not in oov]
+        if lexicon_words < len(lexicon):
+            lexicon = [lexicon[i] for i in sorted(pick.sample(range(len(lexicon)), lexicon_words))]
+        words = lexicon + [item for item in words if item[0] in oov]
     real = set(real_pronunciations())
     bigrams = english_bigrams()
     taken: set[tuple[str, ...]] = set()
