@@ -3,9 +3,8 @@ fit it) on Epoch AI's 240 points: the batched L-BFGS against a plain serial loop
 L-BFGS-B (same tight tolerances, same analytic gradient) over the same starts.
 
 Measures, in one run:
-- the full 4,500-start grid fit (`fit_chinchilla`), with 1 and 2 processes;
-- 1,000 bootstrap refits (`bootstrap_chinchilla`, every replicate from the same few starts),
-  with 1 and 2 processes;
+- the full 4,500-start grid fit (`fit_chinchilla`);
+- 1,000 bootstrap refits (`bootstrap_chinchilla`, every replicate from the same few starts);
 - the serial scipy loop over the same grid starts and the same replicates' starts. When the full
   serial loop would take longer than --serial-budget seconds, a fixed evenly spaced subset is
   timed and the time extrapolated linearly (the report says so).
@@ -81,12 +80,10 @@ def main() -> None:
     load_before = os.getloadavg()
 
     fit, grid_1 = timed(fit_chinchilla, N, D, loss)
-    fit_2, grid_2 = timed(fit_chinchilla, N, D, loss, processes=2)
-    assert fit.converged and fit_2.converged
-    print(f"grid fit: {grid_1:.2f} s (1 process), {grid_2:.2f} s (2 processes)", flush=True)
+    assert fit.converged
+    print(f"grid fit: {grid_1:.2f} s", flush=True)
     boot, boot_1 = timed(bootstrap_chinchilla, N, D, loss, fit, resamples=args.resamples)
-    _, boot_2 = timed(bootstrap_chinchilla, N, D, loss, fit, resamples=args.resamples, processes=2)
-    print(f"bootstrap: {boot_1:.2f} s (1 process), {boot_2:.2f} s (2 processes)", flush=True)
+    print(f"bootstrap: {boot_1:.2f} s", flush=True)
 
     full_objective = chinchilla_objective(N, D, loss)
     grid = grid_starts(HOFFMANN_GRID)
@@ -103,14 +100,14 @@ def main() -> None:
         return f"timed {run} of {total}, extrapolated linearly" if extrapolated else "full loop"
 
     rows = [
-        ("grid fit, 4,500 starts", grid_1, grid_2, serial_grid, note(grid_extrapolated, grid_run, len(grid)),
+        ("grid fit, 4,500 starts", grid_1, serial_grid, note(grid_extrapolated, grid_run, len(grid)),
          "< 10 s"),
-        (f"bootstrap, {args.resamples} refits × {len(starts)} starts", boot_1, boot_2, serial_boot,
+        (f"bootstrap, {args.resamples} refits × {len(starts)} starts", boot_1, serial_boot,
          note(boot_extrapolated, boot_run, len(boot_jobs)), "< 60 s"),
     ]
     lines = [BEGIN, "## Scaling-law fit speed (`benchmarks/fit_speed.py`)", "",
              f"- Date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-             f"- CPU: {cpu_model()}, {os.cpu_count()} cores; batched runs use 1 process or 2 forked processes; "
+             f"- CPU: {cpu_model()}, {os.cpu_count()} cores; batched runs use 1 process; "
              f"numpy elementwise work is single-threaded; OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}",
              f"- Load average (1/5/15 min): before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
              f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}",
@@ -118,12 +115,10 @@ def main() -> None:
              "serial baseline = scipy L-BFGS-B (ftol 1e-15, gtol 1e-12, analytic gradient, at most "
              f"{SERIAL_MAX_ITER} iterations like the batched one) per start; per-start times are heavy-tailed, "
              "so an extrapolated serial time is rough", "",
-             "| task | batched, 1 process (s) | batched, 2 processes (s) | serial scipy loop (s) | serial | "
-             "speed-up (serial / best batched) | target |",
-             "|---|---|---|---|---|---|---|"]
-    for name, one, two, serial, how, target in rows:
-        lines.append(f"| {name} | {one:.2f} | {two:.2f} | {serial:.1f} | {how} | {serial / min(one, two):.1f}× "
-                     f"| {target} |")
+             "| task | batched (s) | serial scipy loop (s) | serial | speed-up (serial / batched) | target |",
+             "|---|---|---|---|---|---|"]
+    for name, batched, serial, how, target in rows:
+        lines.append(f"| {name} | {batched:.2f} | {serial:.1f} | {how} | {serial / batched:.1f}× | {target} |")
     lines += ["", f"Grid fit: A = {fit.params['A']:.2f}, B = {fit.params['B']:.1f}, E = {fit.params['E']:.4f}, "
               f"α = {fit.params['alpha']:.4f}, β = {fit.params['beta']:.4f}, summed Huber {fit.objective:.6g}, "
               f"converged {fit.converged} (best objective in the timed serial subset: {serial_best:.6g}). "

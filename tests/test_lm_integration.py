@@ -129,7 +129,7 @@ def test_acceptance_tiny_lm_on_spoken_shards_and_its_zero_shot_eval(tmp_path):
     assert tasks["lexical/dev"]["model"]["mean"]["n_pairs"] == items["lexical"]
     assert tasks["syntactic/dev"]["model"]["mean"]["n_pairs"] == items["syntax"]
     assert {"swuggy", "sblimp", "ssc", "tsc", "kn5_sblimp"} <= set(evaluation["metrics"])
-    assert json.loads((run_dir / "run.json").read_text())["downstream"] == evaluation["metrics"]
+    assert "downstream" not in json.loads((run_dir / "run.json").read_text())  # eval.json holds the scores
 
     text_units, text_run = tmp_path / "text_units", tmp_path / "text_run"
     assert main(["tokenize-text", str(world / "text.jsonl"), "--out", str(text_units)]) == 0

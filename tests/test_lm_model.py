@@ -98,8 +98,8 @@ def test_hf_llama_loads_the_saved_model_and_gives_the_same_logits(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["eos_token_id"] == 28
 
 
-def test_rope_and_its_hand_written_backward_match_hf_rotate_half():
-    """`apply_rope` (roll + signed sin, with a rotation-by-minus-theta backward) against HF's
+def test_rope_and_its_backward_match_hf_rotate_half():
+    """`apply_rope` (roll + signed sin) against HF's
     formula x*cos + rotate_half(x)*sin under autograd, and a float64 gradcheck."""
     shape = ModelShape(vocab_size=30, context=12, layers=1, width=24, heads=3, ffn_hidden=64)
     cos, signed_sin = rope_tables(shape, shape.context)

@@ -12,6 +12,7 @@ import pytest
 from slmscale.cli import main
 from slmscale.config import ConfigError
 from slmscale.files import StageError
+from slmscale.scaling import chinchilla
 from slmscale.scaling.fit import fit_results
 from slmscale.scaling.fit_config import FitConfig
 from slmscale.scaling.table import REFERENCE, read_table
@@ -33,7 +34,14 @@ def _fit(tmp_path, capsys, *args):
     return result, capsys.readouterr().out
 
 
-def test_chinchilla_on_epoch_points_with_bootstrap_and_extrapolation(tmp_path, capsys):
+# A 108-start corner of Hoffmann's grid for the CLI path: the full 4,500-start grid fit (twice, with the
+# extrapolation check's) took ~9 s; tests/test_scaling_chinchilla.py covers the full grid itself.
+CLI_GRID = {"alpha": [0.0, 0.5], "beta": [0.0, 0.5], "e": [-1.0, 0.0, 1.0], "a": [0.0, 5.0, 10.0],
+            "b": [0.0, 5.0, 10.0]}
+
+
+def test_chinchilla_on_epoch_points_with_bootstrap_and_extrapolation(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(chinchilla, "HOFFMANN_GRID", CLI_GRID)
     result, printed = _fit(tmp_path, capsys, EPOCH, "--law", "chinchilla", "--bootstrap", "40",
                            "drop_highest_loss=5", "extrapolate_below=1e21")
     assert {"law", "params", "converged", "objective", "n_points", "r2", "compute_optimal", "ci"} <= set(result)
@@ -173,8 +181,6 @@ def test_settings_the_law_does_not_read_are_refused(capsys):
 
 
 def test_a_failed_bootstrap_keeps_the_fit_and_says_why(tmp_path, capsys, monkeypatch):
-    from slmscale.scaling import chinchilla
-
     def no_replicates(*args, **kwargs):
         raise ValueError("bootstrap: only 1 of 40 replicates converged")
     monkeypatch.setattr(chinchilla, "bootstrap_chinchilla", no_replicates)

@@ -108,9 +108,9 @@ def test_phoneme_outside_train_vocabulary_is_an_error(tmp_path):
 
 @pytest.mark.parametrize("row, message", [
     ({"id": "a", "split": "train"}, "key 'text'"),
-    ({"id": "a", "text": "hi", "split": "dev"}, "split 'dev'"),
+    ({"id": "a", "text": "hi", "split": "dev"}, r"text.jsonl:1: key 'split' is 'dev'"),
     ({"id": "a", "text": "4 dogs", "split": "train"}, "character '4'"),
-    ({"id": "a", "text": " ", "split": "train"}, "empty text"),
+    ({"id": "a", "text": " ", "split": "train"}, r"text.jsonl:1: key 'text' is empty"),
 ])
 def test_bad_records(tmp_path, row, message):
     path = tmp_path / "text.jsonl"

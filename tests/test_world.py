@@ -167,7 +167,7 @@ def test_text_only_records(micro_dir):
     """text_only_stories adds as many story and sentence records marked "spoken": false, from their
     own streams: the spoken records are byte for byte those of the world without them, and every
     benchmark is held out from the extra text as well."""
-    from slmscale.audio.synth_inputs import read_text_records
+    from slmscale.world.records import read_text_records
     from slmscale.world.grammar import normalize
     world = make_world(WorldConfig(**{**MICRO.__dict__, "text_only_stories": 30}))
     spoken = [r for r in world.records if r.get("spoken", True)]

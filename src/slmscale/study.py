@@ -50,8 +50,8 @@ def _used_variants(cfg: StudyConfig) -> set[str]:
 class _Stages:
     """Times each stage and notes whether it had anything to do."""
 
-    def __init__(self, out: Path):
-        self.out, self.timings = out, {}
+    def __init__(self) -> None:
+        self.timings: dict[str, dict[str, Any]] = {}
 
     def __call__(self, name: str, done: Callable[[], bool], work: Callable[[], Any]) -> Any:
         skipped = done()
@@ -140,7 +140,7 @@ def run_study(out_dir: str | Path, cfg: StudyConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     # The world as its own config.yaml has it: a world key added since, at its default, is left out.
     write_text(out / "study.yaml", yaml.safe_dump({**to_dict(cfg), "world": world_dict(cfg.world)}, sort_keys=False))
-    stage = _Stages(out)
+    stage = _Stages()
     started = time.perf_counter()
     if not cfg.prepared:
         _data_stages(out, cfg, used, stage)

@@ -31,7 +31,7 @@ from slmscale.audio.benchmark_layout import Root, plan_benchmarks, remove_strays
 from slmscale.audio.io import SAMPLE_RATE
 from slmscale.audio.manifest import SPLITS, Utterance, write_manifest
 from slmscale.audio.synth_config import SynthConfig
-from slmscale.audio.synth_inputs import SynthInput, TextRecord, read_input
+from slmscale.audio.synth_inputs import SynthInput, read_input
 from slmscale.audio.synth_jobs import Job, Result, complete_wav_duration, run_jobs
 from slmscale.audio.tts import Backend, get_backend, speaker_id
 from slmscale.config import to_dict
@@ -39,6 +39,7 @@ from slmscale.files import (MARKER, StageError, check_output_dir, content_hash, 
                             write_jsonl, write_text)
 from slmscale.log import get_logger
 from slmscale.parallel import worker_count
+from slmscale.world.records import TextRecord
 
 log = get_logger(__name__)
 

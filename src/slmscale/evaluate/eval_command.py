@@ -17,7 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "benchmarks/), a units dir `slmscale tokenize` made of an sLM21 lexical|syntactic/<set>/ or StoryCloze "
         "folder with the run's tokenizer (pairs read from that folder, units from the dir), or, for a text-arm "
         "run, a world's benchmarks/ folder of text pairs. Writes RUN/eval.json "
-        "and adds the headline metrics to RUN/run.json; rerunning skips benchmarks already scored.")
+        "(run.json is left as trained); rerunning skips benchmarks already scored.")
     parser.add_argument("run", nargs="?", metavar="RUN", help="a completed run dir (from `slmscale train`)")
     parser.add_argument("--benchmark", action="append", default=[], metavar="PATH", help="benchmark (repeatable)")
     parser.add_argument("--write-scores", metavar="DIR",

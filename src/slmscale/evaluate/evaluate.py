@@ -8,8 +8,9 @@ both the mean and the summed log-likelihood.
 eval.json holds one entry per benchmark, each stamped with the run, the benchmark's
 content hash and the config: a rerun skips benchmarks already scored and keeps those of
 earlier calls, so runs can be evaluated on more benchmarks later. `metrics` flattens the
-headline numbers (swuggy, sblimp, ssc, tsc, ...) for the results table; they are also
-copied into run.json under `downstream`.
+headline numbers (swuggy, sblimp, ssc, tsc, ...) for the results table, which joins them with
+the run record (eval_file.headline_metrics). run.json is never written here: it is the trainer's
+(lm/record.py), so evaluating a run leaves it byte for byte as trained.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from slmscale.config import fingerprint, to_dict
 from slmscale.evaluate.aggregate import pair_values, summarize, trial_outcomes
 from slmscale.evaluate.eval_config import EvalConfig
+from slmscale.evaluate.eval_file import EVAL_FILE
 from slmscale.evaluate.inputs import RunVocabulary, completed_record, run_vocabulary, task_sequences
 from slmscale.evaluate.layouts import Benchmark, Task
 from slmscale.evaluate.outcomes import PAIRS_KEY, metric_names, pairs_entry
@@ -36,7 +38,6 @@ from slmscale.provenance import git_revision, utc_now, versions
 
 log = get_logger(__name__)
 
-EVAL_FILE = "eval.json"
 VARIANTS = ("mean", "sum")
 EVAL_VERSION = 2
 """Bumped when the scoring or aggregation changes what a stored number means (2: per-pair values
@@ -211,6 +212,4 @@ def evaluate_run(run_dir: str | Path, benchmark_paths: list[str | Path], cfg: Ev
            "versions": versions(), "updated": utc_now(), "benchmarks": results,
            "metrics": flat_metrics(results, cfg)}
     write_json(eval_path, out)
-    record["downstream"] = out["metrics"]
-    write_json(run_dir / "run.json", record)
     return out

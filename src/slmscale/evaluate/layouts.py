@@ -12,7 +12,8 @@ layouts is only how files are found and paired, always by explicit ids, never by
 - Pairs manifest (`*.jsonl` of audio): `id`, `positive`, `negative` (paths relative to the
   manifest), optional `type`, `subtype`, `voice`.
 - Text pairs (a world's `benchmarks/*.jsonl`, for text-arm runs): `id`, `positive`, `negative`
-  texts, `type`, `subtype` (and `frequency`, `length` for lexical items).
+  texts, `type`, `subtype` (and `frequency`, `length` for lexical items); the world's format,
+  read by world/records.py.
 - A collection: a folder whose children are benchmarks (a synthesized world's `benchmarks/`
   holds `zr2021/` and `storycloze/{sSC,tSC}`), read as all of them.
 """
@@ -28,6 +29,7 @@ from typing import Any, Literal
 
 from slmscale.audio.io import AUDIO_SUFFIXES
 from slmscale.files import StageError, content_hash, read_jsonl_numbered
+from slmscale.world.records import read_benchmark_lines
 
 Modality = Literal["audio", "text"]
 Kind = Literal["lexical", "syntactic", "storycloze", "pairs"]
@@ -178,13 +180,19 @@ def read_cloze_folder(folder: Path) -> Task:
     return Task(folder.name, "storycloze", trials, {t.pair: {} for t in trials}, inputs, source=str(folder.resolve()))
 
 
-def _manifest_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    rows = []
-    for number, row in read_jsonl_numbered(path):
-        for key in ("id", "positive", "negative"):
-            if not isinstance(row.get(key), str) or not row[key]:
-                raise StageError(f"{path}:{number}: missing or empty string key {key!r}")
-        rows.append((f"{path}:{number}", row))
+def _manifest_rows(path: Path, modality: Modality) -> list[tuple[str, dict[str, Any]]]:
+    """(file:line, row) of a pairs file. Text pairs are a world's benchmark format, read and checked
+    by the world's reader (any file name); an audio pairs manifest is this module's own format, whose
+    ids repeat across voices."""
+    if modality == "text":
+        rows = [(f"{path}:{number}", item) for number, item in read_benchmark_lines(path, strict=False)]
+    else:
+        rows = []
+        for number, row in read_jsonl_numbered(path):
+            for key in ("id", "positive", "negative"):
+                if not isinstance(row.get(key), str) or not row[key]:
+                    raise StageError(f"{path}:{number}: missing or empty string key {key!r}")
+            rows.append((f"{path}:{number}", row))
     if not rows:
         raise StageError(f"{path}: no pairs")
     return rows
@@ -194,7 +202,7 @@ def read_pairs_file(path: Path, modality: Modality) -> Task:
     """A jsonl of pairs: audio paths (a pairs manifest) or texts (a world's benchmark file)."""
     trials, attrs, inputs = [], {}, {}
     seen: dict[tuple[str, str], str] = {}
-    for where, row in _manifest_rows(path):
+    for where, row in _manifest_rows(path, modality):
         voice = str(row.get("voice", ""))
         if (row["id"], voice) in seen:
             raise StageError(f"{where}: pair id {row['id']!r}{' voice ' + voice if voice else ''} "

@@ -66,31 +66,14 @@ def rope_tables(shape: ModelShape, length: int, device: torch.device | None = No
     return torch.cat([angles, angles], dim=-1).cos().float(), torch.cat([-angles, angles], dim=-1).sin().float()
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
-    # HF's x*cos + rotate_half(x)*sin with rotate_half(x) = [-x2, x1]: swapping the halves
-    # with one roll and negating the first half's sin gives the same sum in three passes.
-    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, dims=-1), signed_sin)
-
-
-class _Rope(torch.autograd.Function):
-    """A rotation's gradient is the rotation by the opposite angle: nothing but the tables
-    is saved, and the backward is three passes instead of autograd's graph of five ops
-    (~2% of a tiny-L7 CPU step, docs/LOG.md 2026-11-26)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(cos, signed_sin)
-        return _rotate(x, cos, signed_sin)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        cos, signed_sin = ctx.saved_tensors
-        return _rotate(grad, cos, -signed_sin), None, None
-
-
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
-    """Rotate (B, H, T, head_dim) by position with `rope_tables`' cos and signed sin."""
-    return _Rope.apply(x, cos, signed_sin)
+    """Rotate (B, H, T, head_dim) by position with `rope_tables`' cos and signed sin.
+
+    HF's x*cos + rotate_half(x)*sin with rotate_half(x) = [-x2, x1]: swapping the halves with
+    one roll and negating the first half's sin gives the same sum in three ops (1.45x HF's
+    chunk/cat formula alone). A hand-written backward (the rotation by -theta) was dropped: it
+    gained nothing over autograd on these ops (benchmarks/rope_speed.py, docs/LOG.md 2026-12-07)."""
+    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, dims=-1), signed_sin)
 
 
 class KVCache:

@@ -1,7 +1,8 @@
 """`train(units_dir, run_dir, cfg)`: one unit LM trained to exactly D tokens.
 
 The run dir (docs/DESIGN.md §4.8) holds `train.yaml` (the resolved config), `run.json` (the
-run record, status `running` -> `completed` / `failed`), `metrics.jsonl` (training
+run record, a `RunRecord` (record.py) that only this module writes; status `running` ->
+`completed` / `failed` / `interrupted`), `metrics.jsonl` (training
 and validation rows), `checkpoint/` (resumable state), and at the end the HF layout
 `config.json` + `model.safetensors`. Rerunning the same command resumes from the last
 checkpoint, or skips a completed run; a different config in the same dir is an error.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -20,8 +20,7 @@ from typing import Any
 import torch
 
 from slmscale.config import fingerprint, to_dict
-from slmscale.files import (StageError, check_output_dir, mark_completed, read_json, read_json_object, write_json,
-                            write_text)
+from slmscale.files import StageError, check_output_dir, mark_completed, read_json_object, write_text
 from slmscale.lm import distributed
 from slmscale.lm.checkpoint import TrainerState, has_checkpoint, load_checkpoint, save_checkpoint
 from slmscale.lm.data import TrainWindows, split_loss
@@ -29,6 +28,7 @@ from slmscale.lm.hf import save_pretrained
 from slmscale.lm.metrics_log import MetricsLog
 from slmscale.lm.model import Llama, next_token_loss
 from slmscale.lm.plan import RunPlan, plan_run, resolve_precision
+from slmscale.lm.record import RECORD, RunRecord
 from slmscale.lm.stop_signals import StopSignals, TrainingStopped
 from slmscale.lm.train_config import MAX_EPOCHS, TrainConfig
 from slmscale.log import get_logger
@@ -36,7 +36,6 @@ from slmscale.provenance import git_revision, utc_now, versions
 from slmscale.units.shards import open_split, read_meta
 
 log = get_logger(__name__)
-RECORD = "run.json"
 
 
 class TrainingDiverged(StageError):
@@ -100,19 +99,19 @@ def _recorded_fingerprint(run_dir: Path, cfg: TrainConfig, units: dict[str, Any]
     """The fingerprint under which `run_dir` holds this same run when an older rule named it: before
     EXECUTION_KEYS the fingerprint covered the thread count, and sweeps once trained under `auto`
     what they now pass explicitly (the same run when `auto` had resolved to that precision)."""
-    old = read_json_object(run_dir / RECORD)
-    old_config = old.get("config")
-    if old.get("fingerprint") in (None, print_) or not isinstance(old_config, dict):
+    old = RunRecord.peek(run_dir / RECORD)
+    old_config = old.config
+    if old.fingerprint in (None, print_) or not isinstance(old_config, dict):
         return print_
     identity = {k: v for k, v in units.items() if k != "path"}
     same = dataclasses.replace(cfg, threads=old_config.get("threads"))
     candidates = [same]
-    if cfg.precision != "auto" and old.get("precision") == cfg.precision:
+    if cfg.precision != "auto" and old.precision == cfg.precision:
         candidates.append(dataclasses.replace(same, precision="auto"))
     for candidate in candidates:
         for named in (run_fingerprint(candidate, units),
                       fingerprint({"config": to_dict(candidate), "units": identity})):
-            if old["fingerprint"] == named:
+            if old.fingerprint == named:
                 return named
     return print_
 
@@ -121,8 +120,8 @@ def _check_same_config(run_dir: Path, print_: str) -> None:
     record = run_dir / RECORD
     if not record.is_file():
         return
-    old = read_json(record, hint="; delete the run dir to start over")
-    if old.get("fingerprint") != print_:
+    old = RunRecord.read(record, hint="; delete the run dir to start over")
+    if old.fingerprint != print_:
         raise StageError(f"{run_dir} holds a run with a different config or units dir (see {record}, "
                          f"{run_dir / 'train.yaml'}); choose another --out or delete it")
 
@@ -154,7 +153,7 @@ def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig,
     recorded = _recorded_fingerprint(run_dir, cfg, units, print_)
     if check_output_dir(run_dir, recorded):
         log.info("%s: already trained with this config; skipping", run_dir)
-        return json.loads((run_dir / RECORD).read_text())
+        return RunRecord.read(run_dir / RECORD).to_json()
     _check_same_config(run_dir, recorded)  # a resumed run goes on under the current fingerprint
 
     procs = distributed.start(cfg.device)
@@ -178,17 +177,15 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
     precision = resolve_precision(cfg, plan.shape, device)
     resuming = has_checkpoint(run_dir)
     procs.barrier()  # every process has looked at the run dir before rank 0 writes to it
-    record: dict[str, Any] = {
-        "status": "running", "run_id": run_dir.name, "size": cfg.size, **plan.summary(),
-        "test_loss": None, "test_bits_per_second": None, "valid_loss": None, "wall_seconds": None,
-        "test_corpora": split_corpora(meta, cfg.test_split), "valid_corpora": split_corpora(meta, cfg.valid_split),
-        "precision": precision, "device": str(device), "units": units, "fingerprint": print_,
-        "git_revision": git_revision(), "versions": versions(), "config": to_dict(cfg),
-        "started": utc_now()}
+    record = RunRecord(
+        status="running", run_id=run_dir.name, size=cfg.size, **plan.summary(),
+        test_corpora=split_corpora(meta, cfg.test_split), valid_corpora=split_corpora(meta, cfg.valid_split),
+        precision=precision, device=str(device), units=units, fingerprint=print_,
+        git_revision=git_revision(), versions=versions(), config=to_dict(cfg), started=utc_now())
     if procs.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text(run_dir / "train.yaml", _yaml(to_dict(cfg)))
-        write_json(run_dir / RECORD, record)
+        record.write(run_dir / RECORD)
 
     # From the first `running` record on, every error is recorded (`failed`, or `interrupted`):
     # setup (a truncated shard, a bad checkpoint) and the final test loss once failed outside the
@@ -202,8 +199,8 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
         """Record why the run stopped: `failed` (an error; rerunning repeats it unless the cause is
         fixed) or `interrupted` (a signal or Ctrl-C; rerunning resumes from the last checkpoint)."""
         if procs.is_main:
-            write_json(run_dir / RECORD, {**record, "status": status, "error": message,
-                                          "wall_seconds": round(elapsed(), 3), "finished": utc_now()})
+            dataclasses.replace(record, status=status, error=message, wall_seconds=round(elapsed(), 3),
+                                finished=utc_now()).write(run_dir / RECORD)
 
     stop = StopSignals()
     try:
@@ -246,7 +243,7 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
                 if valid is not None and (state.update % eval_every == 0 or done) and procs.is_main:
                     valid_loss, _ = split_loss(model, valid, plan.shape.context, plan.micro_batch_size,
                                                device, cfg.eval_tokens)
-                    record["valid_loss"] = valid_loss
+                    record.valid_loss = valid_loss
                     metrics.write(update=state.update, tokens=state.tokens, valid_loss=valid_loss)
                     log.info("update %d/%d  tokens %d  loss %.4f  valid %.4f", state.update, plan.updates,
                              state.tokens, loss, valid_loss)
@@ -265,11 +262,12 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
                                                device, cfg.test_tokens)
             save_pretrained(model, run_dir, meta["eos_id"], meta.get("pad_id"))
             wall = elapsed()
-            record.update(status="completed", test_loss=test_loss, test_tokens=test_count,
-                          test_bits_per_second=_bits_per_second(test_loss, meta["splits"][cfg.test_split]),
-                          wall_seconds=round(wall, 3), tokens_per_second=round(plan.tokens / max(wall, 1e-9), 1),
-                          finished=utc_now())
-            write_json(run_dir / RECORD, record)
+            record = dataclasses.replace(
+                record, status="completed", test_loss=test_loss, test_tokens=test_count,
+                test_bits_per_second=_bits_per_second(test_loss, meta["splits"][cfg.test_split]),
+                wall_seconds=round(wall, 3), tokens_per_second=round(plan.tokens / max(wall, 1e-9), 1),
+                finished=utc_now())
+            record.write(run_dir / RECORD)
             mark_completed(run_dir, print_, test_loss=test_loss)
             log.info("%s: test loss %.4f nats/token over %d tokens", run_dir, test_loss, test_count)
     except TrainingStopped as err:
@@ -289,7 +287,7 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
         if metrics is not None:
             metrics.close()
     procs.barrier()  # past the final record: a completed run is never re-recorded as failed
-    return json.loads((run_dir / RECORD).read_text())
+    return RunRecord.read(run_dir / RECORD).to_json()
 
 
 def _adamw(model: Llama, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:

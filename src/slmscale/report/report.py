@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from slmscale.evaluate.eval_file import EVAL_FILE  # each run's scores, SWEEP/runs/RUN/eval.json
 from slmscale.evaluate.outcomes import PairOutcomes, pair_outcomes
 from slmscale.files import read_json_object, write_json, write_text
 from slmscale.log import get_logger
@@ -35,8 +36,6 @@ from slmscale.scaling.text_reference import PAPER_RATIOS, PAPER_TABLE4, pythia_r
 
 log = get_logger(__name__)
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
-EVAL_FILE = "eval.json"
-"""Each run's scores under SWEEP/runs/RUN/ (slmscale.evaluate.evaluate.EVAL_FILE; not imported: it loads torch)."""
 
 
 def json_ready(value: Any) -> Any:

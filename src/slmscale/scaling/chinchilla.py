@@ -16,7 +16,7 @@ import numpy as np
 
 from slmscale.scaling.law_fit import LawFit, huber_derivative, r_squared
 from slmscale.scaling.optimize import (MIN_AGREEING, STATUS_NAMES, BatchResult, Polished, count_agreeing,
-                                       distinct_best, gradient_tolerance, judge, lbfgs_split, polish_rows, stationary,
+                                       distinct_best, gradient_tolerance, judge, lbfgs_batched, polish_rows, stationary,
                                        value_floor)
 
 COORDS = ("a", "b", "e", "alpha", "beta")
@@ -230,12 +230,12 @@ def check_exponents(params: dict[str, float], names: tuple[str, ...], law: str) 
 
 
 def fit_multistart(objective: LogHuberObjective, starts: np.ndarray, weight_sum: float, delta: float,
-                   polish_count: int = POLISHED_STARTS, processes: int = 1) -> Multistart:
+                   polish_count: int = POLISHED_STARTS) -> Multistart:
     """Batched L-BFGS from every start, then polish the distinct best few; the fit is chosen among
     the polished points and judged with every start's end (`optimize.judge`). The batch aims 100×
     below the gradient tolerance so that the test has margin."""
     tolerance = gradient_tolerance(weight_sum, delta)
-    batch = lbfgs_split(objective, starts, processes, gtol=0.01 * tolerance)
+    batch = lbfgs_batched(objective, starts, gtol=0.01 * tolerance)
     accept = lambda norm, fun: stationary(norm, fun, weight_sum, delta)  # noqa: E731
     polished = polish_rows(objective, batch, distinct_best(batch.x, batch.fun, polish_count), accept)
     if not polished:
@@ -269,7 +269,7 @@ def batch_summary(batch: BatchResult) -> dict:
 
 def fit_chinchilla(N, D, loss, delta: float = 1e-3, fixed: dict[str, float] | None = None,
                    tie_alpha_beta: bool = False, weights=None, grid=None,
-                   polish_count: int = POLISHED_STARTS, processes: int = 1) -> LawFit:
+                   polish_count: int = POLISHED_STARTS) -> LawFit:
     """Fit L̂ = E + A/N^α + B/D^β from every start of `grid` (default: Hoffmann's 4,500)."""
     N, D, loss = check_data(N, D, loss)
     w = np.ones(len(N)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -280,7 +280,7 @@ def fit_chinchilla(N, D, loss, delta: float = 1e-3, fixed: dict[str, float] | No
     free_map = objective.free_map
     starts = project_starts(grid_starts(HOFFMANN_GRID if grid is None else grid), free_map)
     check_enough_points(int((w > 0).sum()), len(free), "chinchilla")
-    found = fit_multistart(objective, starts, float(w.sum()), delta, polish_count, processes)
+    found = fit_multistart(objective, starts, float(w.sum()), delta, polish_count)
     best = found.best
     params = to_params(objective.full(best.x[None])[0])
     for name, value in (fixed or {}).items():  # exactly as given, not through exp(log(value))
@@ -378,8 +378,7 @@ def _interval(estimate: float, values: np.ndarray) -> dict:
 
 
 def bootstrap_chinchilla(N, D, loss, fit: LawFit, resamples: int = 1000, seed: int = 0, delta: float = 1e-3,
-                         fixed: dict[str, float] | None = None, tie_alpha_beta: bool = False,
-                         processes: int = 1) -> dict:
+                         fixed: dict[str, float] | None = None, tie_alpha_beta: bool = False) -> dict:
     """Refit `resamples` resamples of the points (drawn with replacement, as multinomial point
     weights) all at once, every replicate to convergence (Besiroglu et al. 2024 refit each of
     theirs from Hoffmann's values with BFGS).
@@ -397,8 +396,8 @@ def bootstrap_chinchilla(N, D, loss, fit: LawFit, resamples: int = 1000, seed: i
     counts = bootstrap_weights(n, resamples, seed)
     objective = _objective(N, D, loss, delta, np.repeat(counts, k, axis=0), fixed, tie_alpha_beta)
     weight_sum = float(n)  # every replicate's weights sum to n
-    batch = lbfgs_split(objective, np.tile(starts, (resamples, 1)), processes,
-                        gtol=0.01 * gradient_tolerance(weight_sum, delta))
+    batch = lbfgs_batched(objective, np.tile(starts, (resamples, 1)),
+                          gtol=0.01 * gradient_tolerance(weight_sum, delta))
     x, fun, ok = batch.x.copy(), batch.fun.copy(), batch_stationary(batch, weight_sum, delta)
     floor = value_floor(weight_sum, delta)
 

@@ -23,9 +23,6 @@ KAPLAN_GRID = {"log_N_c": np.arange(10.0, 41.0, 5.0), "log_D_c": np.arange(10.0,
 """Starts: N_c, D_c from e^10 to e^40 (2e4 to 2e17; Kaplan's 6.4e13 and 1.8e13 are e^31.8 and
 e^30.5) and exponents from 0.05 to 0.8 on a doubling scale (Kaplan's 0.076 and 0.103 inside).
 The exponents must start positive: α_D divides α_N. 7 × 7 × 5 × 5 = 1,225 starts."""
-KAPLAN_PUBLISHED = {"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}
-"""Published reference constants (Kaplan et al. 2020, Eq. 1.5 / Table 2; non-embedding N,
-tokens D). For comparison only."""
 
 
 def kaplan_loss(params: dict, N, D) -> np.ndarray:
@@ -64,8 +61,7 @@ def to_params(x_full: np.ndarray) -> dict[str, float]:
     return {"N_c": n_c, "D_c": d_c, "alpha_N": alpha_n, "alpha_D": alpha_d}
 
 
-def fit_kaplan(N, D, loss, delta: float = 1e-3, grid=None, polish_count: int = POLISHED_STARTS,
-               processes: int = 1) -> LawFit:
+def fit_kaplan(N, D, loss, delta: float = 1e-3, grid=None, polish_count: int = POLISHED_STARTS) -> LawFit:
     """Fit Kaplan's L(N, D) from every start of `grid` (default KAPLAN_GRID)."""
     N, D, loss = check_data(N, D, loss)
     base, free_map, free = free_parameters(None, False, names=NAMES, coords=COORDS, logged=("N_c", "D_c"))
@@ -73,7 +69,7 @@ def fit_kaplan(N, D, loss, delta: float = 1e-3, grid=None, polish_count: int = P
                                   base, free_map)
     starts = project_starts(grid_starts(KAPLAN_GRID if grid is None else grid, COORDS), free_map)
     check_enough_points(len(N), len(free), "kaplan")
-    found = fit_multistart(objective, starts, float(len(N)), delta, polish_count, processes)
+    found = fit_multistart(objective, starts, float(len(N)), delta, polish_count)
     params = to_params(found.best.x)
     check_exponents(params, ("alpha_N", "alpha_D"), "kaplan")
     return LawFit(

@@ -11,7 +11,6 @@ replicates) costs one numpy pass per iteration instead of one Python-level optim
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from dataclasses import dataclass
 from typing import Callable
 
@@ -140,35 +139,6 @@ def lbfgs_batched(value_and_grad: BatchValueAndGrad, x0: np.ndarray, *, memory: 
         status[ok[np.abs(g[ok]).max(axis=1) <= gtol[ok]]] = GRADIENT_SMALL
     status[status == RUNNING] = MAX_ITER
     return BatchResult(x=x, fun=f, grad=g, iterations=iterations, status=status, evaluations=evaluations)
-
-
-_SPLIT_JOB: tuple | None = None  # (value_and_grad, x0, gtol, options) shared with forked workers
-
-
-def _run_block(block: np.ndarray) -> BatchResult:
-    value_and_grad, x0, gtol, options = _SPLIT_JOB
-    return lbfgs_batched(lambda x, rows: value_and_grad(x, block[rows]), x0[block], gtol=gtol[block], **options)
-
-
-def lbfgs_split(value_and_grad: BatchValueAndGrad, x0: np.ndarray, processes: int = 1,
-                gtol: float | np.ndarray = 1e-10, **options) -> BatchResult:
-    """`lbfgs_batched` with the starts split into `processes` blocks run in forked processes
-    (numpy's elementwise work is single-threaded, so a second core needs a second process).
-    Same results as one batch: every start is independent."""
-    x0 = np.asarray(x0, dtype=np.float64)
-    gtol = np.broadcast_to(np.asarray(gtol, dtype=np.float64), (len(x0),))
-    if processes <= 1 or len(x0) < 2 * processes or "fork" not in mp.get_all_start_methods():
-        return lbfgs_batched(value_and_grad, x0, gtol=gtol, **options)
-    global _SPLIT_JOB
-    _SPLIT_JOB = (value_and_grad, x0, gtol, options)
-    try:
-        with mp.get_context("fork").Pool(processes) as pool:
-            parts = pool.map(_run_block, np.array_split(np.arange(len(x0)), processes))
-    finally:
-        _SPLIT_JOB = None
-    return BatchResult(**{name: np.concatenate([getattr(p, name) for p in parts])
-                          for name in ("x", "fun", "grad", "iterations", "status")},
-                       evaluations=sum(p.evaluations for p in parts))
 
 
 def _wolfe_search(value_and_grad, rows, x, f0, direction, slope, step, max_steps, c1, c2):

@@ -22,6 +22,7 @@ from typing import Any
 
 from slmscale.config import ConfigError, apply_overrides
 from slmscale.files import read_json_object, write_json
+from slmscale.lm.record import RECORD, RunRecord
 from slmscale.provenance import utc_now
 from slmscale.sweep.grid import RunSpec
 from slmscale.sweep.sweep_config import SweepConfig
@@ -78,9 +79,9 @@ def trained_precisions(sweep_dir: Path, specs: Iterable[RunSpec]) -> dict[str, s
     """run_id -> precision of the sweep's runs that completed training."""
     out = {}
     for spec in specs:
-        record = read_json_object(sweep_dir / "runs" / spec.run_id / "run.json")
-        if record.get("status") == "completed" and record.get("precision"):
-            out[spec.run_id] = str(record["precision"])
+        record = RunRecord.peek(sweep_dir / "runs" / spec.run_id / RECORD)
+        if record.status == "completed" and record.precision:
+            out[spec.run_id] = str(record.precision)
     return out
 
 
@@ -138,7 +139,7 @@ def sweep_precision(sweep_dir: Path, cfg: SweepConfig, specs: list[RunSpec]) -> 
 
 def stale_precision(run_dir: Path, precision: str) -> str | None:
     """The precision a run dir's run was trained (or started) in, when it is not the sweep's."""
-    trained = read_json_object(run_dir / "run.json").get("precision")
+    trained = RunRecord.peek(run_dir / RECORD).precision
     return str(trained) if trained and trained != precision else None
 
 

@@ -13,6 +13,11 @@ the others' from the plan, blank only when the units dir is not built yet.
 
 `precision` is what the trainer used (run.json), blank for a run that has not started: the
 report checks that the runs it fits share one.
+
+The metric columns come from the run's eval.json, joined here with its run record (run.json is
+the trainer's alone). A run dir evaluated before that rule also has them copied into run.json
+(`downstream`), the same numbers as its eval.json: they are the fallback, so such a sweep's
+results.csv reads as it did.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import io
 from pathlib import Path
 from typing import Any
 
+from slmscale.evaluate.eval_file import headline_metrics
 from slmscale.files import read_json_object, write_text
+from slmscale.lm.record import RECORD, RunRecord
 from slmscale.sweep.grid import RunSpec, train_split_tokens, unique_and_epochs
 from slmscale.sweep.sweep_config import SweepConfig
 from slmscale.sweep.worker import DONE, FAILURE_FILE, load_sweep, run_stamp, run_state
@@ -33,17 +40,17 @@ BASE_COLUMNS = ("run_id", "status", "grids", "variant", "corpus", "tokenizer", "
                 "loss_bits_per_second", "valid_loss", "wall_seconds", "error")
 
 
-def _recorded_unique(record: dict[str, Any]) -> int | None:
+def _recorded_unique(record: RunRecord) -> int | None:
     """U from a run record; a record from before `unique_tokens` was written gives its config's
     U or the size of the train split it names."""
-    if record.get("unique_tokens"):
-        return int(record["unique_tokens"])
-    config = record.get("config", {})
-    split = record.get("units", {}).get("splits", {}).get(config.get("train_split", "train"), {})
+    if record.unique_tokens:
+        return int(record.unique_tokens)
+    config = record.config or {}
+    split = (record.units or {}).get("splits", {}).get(config.get("train_split", "train"), {})
     return config.get("unique_tokens") or split.get("tokens")
 
 
-def _data_columns(spec: RunSpec, record: dict[str, Any], done: bool,
+def _data_columns(spec: RunSpec, record: RunRecord, done: bool,
                   train_tokens: int | None) -> dict[str, Any]:
     """unique_tokens and epochs: the trainer's for a completed run, else the plan's."""
     unique = _recorded_unique(record) if done else None
@@ -55,27 +62,27 @@ def _data_columns(spec: RunSpec, record: dict[str, Any], done: bool,
 def run_row(sweep_dir: Path, spec: RunSpec, stamp: str, train_tokens: int | None = None) -> dict[str, Any]:
     """One row; `train_tokens` is the size of the run's train split (None: not known)."""
     run_dir = sweep_dir / "runs" / spec.run_id
-    record = read_json_object(run_dir / "run.json")
+    record = RunRecord.peek(run_dir / RECORD)
     state = run_state(run_dir, stamp)
-    status = {DONE: "completed", None: record.get("status", "pending")}.get(state, "failed")
+    status = {DONE: "completed", None: record.status or "pending"}.get(state, "failed")
     if state is None and status == "completed":
         status = "evaluating"  # trained; its zero-shot scores are not in yet
     row: dict[str, Any] = {"run_id": spec.run_id, "status": status, "grids": ";".join(spec.grids),
                            "variant": spec.variant, "corpus": spec.corpus, "tokenizer": spec.tokenizer,
-                           "modality": spec.modality, "size": spec.size, "precision": record.get("precision", ""),
+                           "modality": spec.modality, "size": spec.size, "precision": record.precision or "",
                            "params": spec.params,
                            "tokens": spec.tokens, **_data_columns(spec, record, state == DONE, train_tokens),
                            "flops": f"{spec.flops:.6g}", "flops_with_attention": f"{spec.flops_with_attention:.6g}"}
     if status == "failed":
         failure = read_json_object(run_dir / FAILURE_FILE)
-        row["error"] = failure.get("error") or record.get("error", "")
+        row["error"] = failure.get("error") or record.error or ""
     if state == DONE:
         # The spec's attention FLOPs assume the preset's context; the record has the context trained.
-        with_attention = record.get("flops_with_attention") or spec.flops_with_attention
-        row.update(non_embedding=record["params"]["non_embedding"], flops_with_attention=f"{with_attention:.6g}",
-                   loss=record["test_loss"], loss_bits_per_second=record.get("test_bits_per_second") or "",
-                   valid_loss=record.get("valid_loss", ""), wall_seconds=record.get("wall_seconds", ""))
-        row.update(record.get("downstream", {}))
+        with_attention = record.flops_with_attention or spec.flops_with_attention
+        row.update(non_embedding=(record.params or {})["non_embedding"], flops_with_attention=f"{with_attention:.6g}",
+                   loss=record.test_loss, loss_bits_per_second=record.test_bits_per_second or "",
+                   valid_loss=record.valid_loss, wall_seconds=record.wall_seconds)  # None: csv's blank
+        row.update(headline_metrics(run_dir, record.fingerprint, record.copied_metrics))
     return row
 
 

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from slmscale.config import apply_overrides, fingerprint, load_config, to_dict
-from slmscale.files import StageError, read_json_object, write_json
+from slmscale.files import StageError, write_json
+from slmscale.lm.record import RECORD, RunRecord
 from slmscale.log import get_logger
 from slmscale.provenance import utc_now
 from slmscale.sweep.grid import RunSpec
@@ -78,7 +79,7 @@ def stale_config(run_dir: Path, spec: RunSpec, cfg: SweepConfig) -> bool:
     """True when `run_dir` holds a run (finished or not) whose train config is not the one the sweep
     now gives it. Threads and precision are left out: threads say how a run executes, not what it
     is, and a run of another precision is `stale_precision`'s (a sweep's runs once recorded `auto`)."""
-    trained = read_json_object(run_dir / "run.json").get("config")
+    trained = RunRecord.peek(run_dir / RECORD).config
     if not isinstance(trained, dict):
         return False
     wanted = to_dict(train_config(spec, cfg, "auto"))

@@ -51,10 +51,10 @@ import yaml
 
 from slmscale.audio.manifest import SPLITS
 from slmscale.config import fingerprint, to_dict
-from slmscale.files import (StageError, atomic_dir, check_output_dir, content_hash, mark_completed, read_jsonl_numbered,
-                            write_json)
+from slmscale.files import StageError, atomic_dir, check_output_dir, content_hash, mark_completed, write_json
 from slmscale.log import get_logger, progress
 from slmscale.units.shards import ShardWriter, write_units_meta
+from slmscale.world.records import TextRecord, read_benchmark_lines, read_text_records
 
 log = get_logger(__name__)
 
@@ -198,23 +198,6 @@ def symbolizer(cfg: TextUnitsConfig, model: bytes = b"") -> Callable[[str, str],
     return lambda text, where: ipa_symbols(backend.phonemize(text, voice=cfg.voice, ipa=True), cfg.word_boundaries)
 
 
-def _read_text_records(path: Path) -> list[dict[str, Any]]:
-    records, seen = [], set()
-    for number, row in read_jsonl_numbered(path):
-        for key in ("id", "text", "split"):
-            if not isinstance(row.get(key), str):
-                raise StageError(f"{path}:{number}: missing or non-string key {key!r}")
-        if row["split"] not in SPLITS:
-            raise StageError(f"{path}:{number}: split {row['split']!r} is not one of {', '.join(SPLITS)}")
-        if row["id"] in seen:
-            raise StageError(f"{path}:{number}: duplicate id {row['id']!r}")
-        seen.add(row["id"])
-        records.append({**row, "where": f"{path}:{number} (id {row['id']!r})"})
-    if not records:
-        raise StageError(f"{path}: no records")
-    return records
-
-
 def train_subwords(texts: list[str], cfg: TextUnitsConfig, where: str) -> bytes:
     """A SentencePiece BPE model of `subword_vocab` pieces over the chars text of `texts`; every
     letter is a required piece, so no text of the alphabet meets an unknown one."""
@@ -235,14 +218,14 @@ def train_subwords(texts: list[str], cfg: TextUnitsConfig, where: str) -> bytes:
     return model.getvalue()
 
 
-def _train_records(records: list[dict[str, Any]], cfg: TextUnitsConfig, text_jsonl: Path) -> list[dict[str, Any]]:
-    train = [r for r in records if r["split"] == "train"]
+def _train_records(records: list[TextRecord], cfg: TextUnitsConfig, text_jsonl: Path) -> list[TextRecord]:
+    train = [r for r in records if r.split == "train"]
     if not train:
         raise StageError(f"{text_jsonl}: no train records to build the {cfg.alphabet} vocabulary from")
     return train
 
 
-def _inventory(cfg: TextUnitsConfig, records: list[dict[str, Any]], symbols: list[list[str]], model: bytes,
+def _inventory(cfg: TextUnitsConfig, records: list[TextRecord], symbols: list[list[str]], model: bytes,
                text_jsonl: Path) -> tuple[str, ...]:
     """The symbols of a text units dir in id order."""
     if cfg.alphabet == "chars":
@@ -252,13 +235,14 @@ def _inventory(cfg: TextUnitsConfig, records: list[dict[str, Any]], symbols: lis
         processor = spm.SentencePieceProcessor(model_proto=model)
         return tuple(processor.id_to_piece(i) for i in range(processor.get_piece_size()))
     _train_records(records, cfg, text_jsonl)
-    return tuple(sorted({s for r, syms in zip(records, symbols) if r["split"] == "train" for s in syms}))
+    return tuple(sorted({s for r, syms in zip(records, symbols) if r.split == "train" for s in syms}))
 
 
 def tokenize_text(text_jsonl: str | Path, out_dir: str | Path, cfg: TextUnitsConfig) -> dict[str, Any]:
     """A text.jsonl (id, text, kind, split) as a units dir; returns its meta."""
     text_jsonl, out_dir = Path(text_jsonl), Path(out_dir)
-    records = _read_text_records(text_jsonl)
+    # strict=False: any id/text/split file is text to the text arm (`kind` is not needed here).
+    records = read_text_records(text_jsonl, strict=False)
     source = content_hash(text_jsonl.read_bytes())
     stamp = f"{fingerprint(cfg)}:{source}"
     if check_output_dir(out_dir, stamp):
@@ -266,28 +250,28 @@ def tokenize_text(text_jsonl: str | Path, out_dir: str | Path, cfg: TextUnitsCon
         return json.loads((out_dir / "meta.json").read_text())
     model = b""
     if cfg.alphabet == "subwords":
-        model = train_subwords(["".join(char_symbols(r["text"], False, r["where"]))
+        model = train_subwords(["".join(char_symbols(r.text, False, r.where))
                                 for r in _train_records(records, cfg, text_jsonl)], cfg, str(text_jsonl))
     to_symbols = symbolizer(cfg, model)
-    symbols = [to_symbols(r["text"], r["where"]) for r in progress(records, f"{cfg.alphabet} of texts", unit="text")]
+    symbols = [to_symbols(r.text, r.where) for r in progress(records, f"{cfg.alphabet} of texts", unit="text")]
     inventory = _inventory(cfg, records, symbols, model, text_jsonl)
     vocab = Vocab(inventory, cfg, model)
     splits: dict[str, Any] = {}
     with atomic_dir(out_dir) as tmp:
         for split in SPLITS:
-            members = [(r, s) for r, s in zip(records, symbols) if r["split"] == split]
+            members = [(r, s) for r, s in zip(records, symbols) if r.split == split]
             if not members:
                 continue
             writer = ShardWriter(tmp, split, eos_id=vocab.eos_id)
             try:
                 for record, syms in members:
-                    writer.add(record["id"], vocab.ids(syms, record["where"]))
+                    writer.add(record.id, vocab.ids(syms, record.where))
                 counts = writer.close()
             except BaseException:
                 writer.abort()
                 raise
-            characters = sum(len(r["text"]) for r, _ in members)
-            words = sum(len(r["text"].split()) for r, _ in members)
+            characters = sum(len(r.text) for r, _ in members)
+            words = sum(len(r.text.split()) for r, _ in members)
             units = counts["tokens"] - counts["utterances"]
             splits[split] = {**counts, "characters": characters, "words": words,
                              "tokens_per_character": round(units / characters, 4),
@@ -316,13 +300,9 @@ def encode_benchmark(benchmark_jsonl: str | Path, vocab_path: str | Path, out_di
     """
     benchmark_jsonl, out_dir = Path(benchmark_jsonl), Path(out_dir)
     vocab = read_vocab(vocab_path)
-    rows = read_jsonl_numbered(benchmark_jsonl)
+    rows = read_benchmark_lines(benchmark_jsonl, strict=False)  # any name: a hand-made file of pairs too
     if not rows:
         raise StageError(f"{benchmark_jsonl}: no items")
-    for number, row in rows:
-        for key in ("id", "positive", "negative"):
-            if not isinstance(row.get(key), str):
-                raise StageError(f"{benchmark_jsonl}:{number}: missing or non-string key {key!r}")
     name = benchmark_jsonl.stem
     stamp = f"{vocab.fingerprint()}:{content_hash(benchmark_jsonl.read_bytes())}"
     if check_output_dir(out_dir, stamp):

@@ -225,9 +225,10 @@ def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
             for item, result in zip(items, results):
                 if result.problem:
                     if not skip_bad:
-                        # The hint is the tokenize command's; a caller without --skip-bad (eval)
-                        # reads `problem` and `path` and gives its own.
-                        error = StageError(f"{result.problem} (use --skip-bad to leave such files out)")
+                        # The hint names the command that has the option, so it is true from a study
+                        # too; eval reads `problem` and `path` and gives its own.
+                        error = StageError(f"{result.problem} (`slmscale tokenize ... --skip-bad` leaves such "
+                                           "files out)")
                         error.problem, error.path = result.problem, item.path  # type: ignore[attr-defined]
                         raise error
                     skipped.append({"id": item.id, "path": item.path, "problem": result.problem})

@@ -142,7 +142,7 @@ class _Decoder:
     """LM tokens <-> units of one run (raw units or unigram pieces)."""
 
     def __init__(self, vocab: RunVocabulary, k: int):
-        self.vocab, self.k = vocab, k
+        self.k = k
         self.unigram = None
         if vocab.unigram_dir is not None:
             from slmscale.units.unigram import UnigramModel

@@ -22,13 +22,15 @@ import yaml
 
 from slmscale import __version__
 from slmscale.config import fingerprint
-from slmscale.files import check_output_dir, mark_completed, write_json, write_jsonl, write_text
+from slmscale.files import check_output_dir, mark_completed, write_json, write_text
 from slmscale.log import get_logger
 from slmscale.world import lexicon
 from slmscale.world.cloze import story_cloze, topic_cloze
 from slmscale.world.config import WorldConfig, world_dict
 from slmscale.world.grammar import split_sentences, words
 from slmscale.world.lexical_pairs import OOV_WORDS, lexical_pairs
+from slmscale.world.records import (BENCHMARK_DIR, BENCHMARK_FILES, TEXT_FILE, TextRecord, write_benchmark,
+                                    write_text_records)
 from slmscale.world.stories import Story, generate_stories, reachable_lower_bound
 from slmscale.world.syntax_pairs import PARADIGMS, syntax_pairs
 from slmscale.world.text import heldout_set, sentence_groups, split_names, text_records, word_counts
@@ -36,7 +38,6 @@ from slmscale.world.text import heldout_set, sentence_groups, split_names, text_
 WORLD_VERSION = "3"
 """Bumped whenever the same config would generate different text or pairs; part of the
 output fingerprint, so a world made by an older generator is never taken as complete."""
-BENCHMARKS = ("syntax", "lexical", "story_cloze", "topic_cloze")
 log = get_logger(__name__)
 
 
@@ -158,9 +159,9 @@ def build_world(out_dir: str | Path, config: WorldConfig | None = None) -> Path:
         return out_dir
     started = time.perf_counter()
     world = make_world(config)
-    write_jsonl(out_dir / "text.jsonl", world.records)
-    for name in BENCHMARKS:
-        write_jsonl(out_dir / "benchmarks" / f"{name}.jsonl", world.benchmarks[name])
+    write_text_records(out_dir / TEXT_FILE, [TextRecord(**row) for row in world.records])
+    for name in BENCHMARK_FILES:
+        write_benchmark(out_dir / BENCHMARK_DIR / name, world.benchmarks[name.removesuffix(".jsonl")])
     write_text(out_dir / "config.yaml", yaml.safe_dump(world_dict(config), sort_keys=False))
     write_json(out_dir / "world.json", world.stats)
     mark_completed(out_dir, stamp, stage="world", generator_version=WORLD_VERSION)
