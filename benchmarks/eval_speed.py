@@ -33,13 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_md import cpu_model, update_results  # noqa: E402
 
 from slmscale.audio.fixtures import make_speech_corpus  # noqa: E402
-from slmscale.evaluate.eval_config import EvalConfig  # noqa: E402
+from slmscale.evaluate.config import EvalConfig  # noqa: E402
 from slmscale.evaluate.evaluate import evaluate_run  # noqa: E402
 from slmscale.evaluate.fixtures import FakeTrial, make_slm21  # noqa: E402
-from slmscale.lm.train_config import TrainConfig  # noqa: E402
+from slmscale.lm.config import TrainConfig  # noqa: E402
 from slmscale.lm.trainer import train  # noqa: E402
+from slmscale.units.config import TokenizerConfig  # noqa: E402
 from slmscale.units.tokenize import tokenize_corpus  # noqa: E402
-from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer  # noqa: E402
+from slmscale.units.tokenizer import train_tokenizer  # noqa: E402
 
 BEGIN, END = "<!-- eval-speed:begin -->", "<!-- eval-speed:end -->"
 

@@ -228,7 +228,7 @@ def section_trainer(units: Path, work: Path, dry: bool) -> dict[str, Any]:
     """The real trainer (`lm.trainer.train`: whole-model torch.compile, bf16, fused AdamW, its
     loader, validation, checkpoint and test loss) on the 85m preset for 20 updates of 32
     sequences; its run.json and metrics.jsonl give tokens/s as a run records them."""
-    from slmscale.lm.train_config import TrainConfig
+    from slmscale.lm.config import TrainConfig
     from slmscale.lm.trainer import train
     size, context, sequences = ("85m", None, 32) if not dry else ("tiny-L1", 64, 4)
     per_update = sequences * (context or 2050)

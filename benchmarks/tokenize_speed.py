@@ -28,9 +28,11 @@ from pathlib import Path
 from slmscale.audio.espeak import EspeakBackend
 from slmscale.audio.io import write_wav
 from slmscale.audio.manifest import Utterance, write_manifest
-import slmscale.units.tokenize as tokenize_module
-from slmscale.units.tokenize import POOL_MIN_SECONDS, tokenize_corpus
-from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer
+import slmscale.units.extraction as extraction_module
+from slmscale.units.config import TokenizerConfig
+from slmscale.units.extraction import POOL_MIN_SECONDS
+from slmscale.units.tokenize import tokenize_corpus
+from slmscale.units.tokenizer import train_tokenizer
 from slmscale.world.config import WorldConfig
 from slmscale.world.generate import make_world
 from slmscale.world.grammar import split_sentences
@@ -133,7 +135,7 @@ def main() -> None:
         runs = []
         for workers, label in ((1, "1"), (2, "2 (forced pool)"), (2, "2 (auto)")):
             # Forced: a pool regardless of size, to show its start-up cost; auto: the stage's own choice.
-            tokenize_module.POOL_MIN_SECONDS = 0.0 if "forced" in label else POOL_MIN_SECONDS
+            extraction_module.POOL_MIN_SECONDS = 0.0 if "forced" in label else POOL_MIN_SECONDS
             out = work / f"units-{len(runs)}"
             meta, wall, cpu = timed_tokenize(work / "corpus", work / "tok", out, workers)
             runs.append((label, wall, cpu))

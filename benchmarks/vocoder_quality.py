@@ -31,11 +31,13 @@ import numpy as np
 
 from slmscale.audio.io import load_audio
 from slmscale.audio.manifest import read_manifest
+from slmscale.units.config import TokenizerConfig
 from slmscale.units.dedup import dedup
+from slmscale.units.extraction import checked_extractor
 from slmscale.units.kmeans import Assigner
-from slmscale.units.tokenize import checked_extractor
-from slmscale.units.tokenizer import TokenizerConfig, load_tokenizer, train_tokenizer
-from slmscale.vocoder.mean_mel import VocoderConfig, train_vocoder
+from slmscale.units.tokenizer import load_tokenizer, train_tokenizer
+from slmscale.vocoder.config import VocoderConfig
+from slmscale.vocoder.mean_mel import train_vocoder
 from slmscale.vocoder.quality import mel_cepstral_distortion, unit_error_rate
 from results_md import cpu_model, update_results
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 import slmscale.lm.trainer as trainer
+from slmscale.audio.config import TinyStoriesImportConfig
 from slmscale.audio.fixtures import make_tinystories_file
-from slmscale.audio.tinystories import TinyStoriesImportConfig, import_tinystories
+from slmscale.audio.tinystories import import_tinystories
 from slmscale.config import ConfigError
 from slmscale.files import StageError, read_jsonl
-from slmscale.lm.train_config import TrainConfig
+from slmscale.lm.config import TrainConfig
 from slmscale.units.fixtures import make_units_dir
 
 SMALL = {"train": 30, "valid": 5, "test": 5}

@@ -137,8 +137,8 @@ def test_the_new_stage_configs_document_every_key():
     import dataclasses
 
     from slmscale.config import field_docs
-    from slmscale.report.report_config import ReportConfig
-    from slmscale.units.tokenize_config import TokenizeConfig
+    from slmscale.report.config import ReportConfig
+    from slmscale.units.config import TokenizeConfig
     for cls in (TokenizeConfig, ReportConfig):
         docs = field_docs(cls)
         assert all(docs.get(f.name) for f in dataclasses.fields(cls)), cls

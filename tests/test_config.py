@@ -129,29 +129,25 @@ def test_field_docs_and_describe():
 
 def _config_classes():
     """Every stage config class, by the configs/<stage>/ folder that holds its YAML files."""
-    from slmscale.audio.synth_config import SynthConfig
-    from slmscale.evaluate.eval_config import EvalConfig
-    from slmscale.lm.train_config import TrainConfig
-    from slmscale.scaling.fit_config import FitConfig
-    from slmscale.study_config import StudyConfig
-    from slmscale.sweep.sweep_config import SweepConfig
-    from slmscale.units.tokenizer import TokenizerConfig
+    from slmscale.audio.config import SynthConfig
+    from slmscale.evaluate.config import EvalConfig
+    from slmscale.lm.config import TrainConfig
+    from slmscale.scaling.config import FitConfig
+    from slmscale.study.config import StudyConfig
+    from slmscale.sweep.config import SweepConfig
+    from slmscale.units.config import TokenizerConfig
     from slmscale.world.config import WorldConfig
     return {"world": WorldConfig, "synth": SynthConfig, "tokenizer": TokenizerConfig, "train": TrainConfig,
             "eval": EvalConfig, "fit": FitConfig, "sweep": SweepConfig, "study": StudyConfig}
 
 
 def _all_config_classes():
-    from slmscale.audio.folder import FolderImportConfig
-    from slmscale.audio.librispeech import LibriSpeechImportConfig
-    from slmscale.audio.tinystories import TinyStoriesImportConfig
-    from slmscale.lm.generate import SamplingConfig
+    from slmscale.audio.config import FolderImportConfig, LibriSpeechImportConfig, TinyStoriesImportConfig
+    from slmscale.lm.config import SamplingConfig
     from slmscale.lm.model import ModelShape
-    from slmscale.units.pickle_import import ImportConfig
-    from slmscale.units.text_units import TextUnitsConfig
-    from slmscale.sweep.sweep_config import Grid, SlurmConfig, Variant
-    from slmscale.units.unigram import UnigramConfig
-    from slmscale.vocoder.mean_mel import VocoderConfig
+    from slmscale.sweep.config import Grid, SlurmConfig, Variant
+    from slmscale.units.config import ImportConfig, TextUnitsConfig, UnigramConfig
+    from slmscale.vocoder.config import VocoderConfig
     return [*_config_classes().values(), FolderImportConfig, LibriSpeechImportConfig, TinyStoriesImportConfig,
             TextUnitsConfig, UnigramConfig, SamplingConfig, ModelShape, Grid, Variant, SlurmConfig, VocoderConfig,
             ImportConfig]
@@ -180,6 +176,6 @@ def test_every_committed_config_loads():
 
 def test_describe_shows_a_groups_defaults_from_the_enclosing_config():
     from slmscale.config import describe
-    from slmscale.study_config import StudyConfig
+    from slmscale.study.config import StudyConfig
     rows = {key: default for key, default, _ in describe(StudyConfig)}
     assert rows["world.stories"] == "1200" and rows["unigram.vocab_size"] == "1000"

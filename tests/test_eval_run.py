@@ -14,16 +14,17 @@ import pytest
 
 from slmscale.audio.fixtures import make_speech_corpus
 from slmscale.cli import main
-from slmscale.evaluate.eval_config import EvalConfig
+from slmscale.evaluate.config import EvalConfig
 from slmscale.evaluate.evaluate import evaluate_run
 from slmscale.evaluate.fixtures import FakeTrial as T
 from slmscale.evaluate.fixtures import make_pairs_manifest, make_slm21, make_storycloze
 from slmscale.evaluate.submission import score_submission
 from slmscale.files import StageError
-from slmscale.lm.train_config import TrainConfig
+from slmscale.lm.config import TrainConfig
 from slmscale.lm.trainer import train
+from slmscale.units.config import TokenizerConfig
 from slmscale.units.tokenize import tokenize_audio_folder, tokenize_corpus
-from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer
+from slmscale.units.tokenizer import train_tokenizer
 
 TRAIN = TrainConfig(size="tiny-L1", tokens=2048, context=32, tokens_per_update=256, eval_every=0, lr=1e-2)
 SMALL_TOKENIZER = TokenizerConfig(k=16, frames_sample=5000, kmeans_iterations=10, workers=1)
@@ -125,7 +126,8 @@ def test_eval_cli_prints_metrics_and_batching_does_not_change_them(world, tmp_pa
 
 
 def test_unigram_run_scores_pieces(world, tmp_path):
-    from slmscale.units.unigram import UnigramConfig, encode_units, train_unigram
+    from slmscale.units.config import UnigramConfig
+    from slmscale.units.unigram import encode_units, train_unigram
     model = train_unigram(world["units"], tmp_path / "spm", UnigramConfig(vocab_size=40))
     encode_units(world["units"], model, tmp_path / "pieces")
     train(tmp_path / "pieces", tmp_path / "run", replace(TRAIN, tokens=1024))
@@ -137,7 +139,8 @@ def test_unigram_run_scores_pieces(world, tmp_path):
 
 
 def test_text_arm_run_scores_text_pairs(tmp_path):
-    from slmscale.units.text_units import TextUnitsConfig, tokenize_text
+    from slmscale.units.config import TextUnitsConfig
+    from slmscale.units.text_units import tokenize_text
     rng = np.random.default_rng(0)
     words = ["the dog runs", "the dogs run", "a cat sleeps", "the cats sleep", "my bird sings"]
     rows = [{"id": f"t{i}", "text": " ".join(rng.choice(words, 3)), "kind": "story",

@@ -16,14 +16,15 @@ from slmscale.audio.fixtures import make_speech_corpus, speech_like
 from slmscale.audio.io import load_audio, write_wav
 from slmscale.cli import main
 from slmscale.files import StageError
-from slmscale.lm.generate import SamplingConfig
-from slmscale.lm.train_config import TrainConfig
+from slmscale.lm.config import SamplingConfig, TrainConfig
 from slmscale.lm.trainer import train
+from slmscale.units.config import TokenizerConfig, UnigramConfig
 from slmscale.units.tokenize import tokenize_corpus
-from slmscale.units.tokenizer import TokenizerConfig, load_tokenizer, train_tokenizer
-from slmscale.units.unigram import UnigramConfig, UnigramModel, decode_to_units, encode_units, train_unigram
+from slmscale.units.tokenizer import load_tokenizer, train_tokenizer
+from slmscale.units.unigram import UnigramModel, decode_to_units, encode_units, train_unigram
+from slmscale.vocoder.config import VocoderConfig
 from slmscale.vocoder.hifigan import CodeHiFiGAN, save_code_hifigan
-from slmscale.vocoder.mean_mel import VocoderConfig, train_vocoder
+from slmscale.vocoder.mean_mel import train_vocoder
 from slmscale.vocoder.speech_continuation import generate_speech
 
 TRAIN = TrainConfig(size="tiny-L1", tokens=2048, context=32, tokens_per_update=256, lr=1e-2)

@@ -14,8 +14,9 @@ import pytest
 from slmscale.audio.fixtures import make_speech_corpus
 from slmscale.evaluate.fixtures import FakeTrial as T
 from slmscale.evaluate.fixtures import make_storycloze
+from slmscale.units.config import TokenizerConfig
 from slmscale.units.tokenize import tokenize_corpus
-from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer
+from slmscale.units.tokenizer import train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,10 +11,11 @@ import pytest
 from slmscale.audio.fixtures import make_speech_corpus
 from slmscale.cli import main
 from slmscale.files import StageError
+from slmscale.units.config import TokenizerConfig
 from slmscale.units.features import FeatureSpec
 from slmscale.units.shards import read_meta
 from slmscale.units.tokenize import tokenize_corpus
-from slmscale.units.tokenizer import TokenizerConfig, load_tokenizer, train_tokenizer
+from slmscale.units.tokenizer import load_tokenizer, train_tokenizer
 
 from test_features import save_tiny_hubert
 

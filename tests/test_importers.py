@@ -12,11 +12,12 @@ import soundfile as sf
 import yaml
 
 from slmscale.audio import import_audio, tinystories
+from slmscale.audio.config import FolderImportConfig, LibriSpeechImportConfig, TinyStoriesImportConfig
 from slmscale.audio.fixtures import make_audio_folder, make_librispeech_tree, make_tinystories_file
-from slmscale.audio.folder import FolderImportConfig, import_folder, utterance_ids
-from slmscale.audio.librispeech import LibriSpeechImportConfig, import_librispeech
+from slmscale.audio.folder import import_folder, utterance_ids
+from slmscale.audio.librispeech import import_librispeech
 from slmscale.audio.manifest import MANIFEST, read_manifest
-from slmscale.audio.tinystories import TinyStoriesImportConfig, import_tinystories, split_of
+from slmscale.audio.tinystories import import_tinystories, split_of
 from slmscale.cli import main
 from slmscale.config import ConfigError, field_docs, load_config
 from slmscale.files import MARKER, StageError, read_jsonl

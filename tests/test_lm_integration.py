@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from slmscale.cli import main
+from slmscale.lm.config import TrainConfig
 from slmscale.lm.hf import load_pretrained
-from slmscale.lm.train_config import TrainConfig
 from slmscale.lm.trainer import train
 from slmscale.units.fixtures import make_units_dir
 

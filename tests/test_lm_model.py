@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from slmscale.cli import main
-from slmscale.lm.generate import SamplingConfig, filter_logits, sample
+from slmscale.lm.config import SamplingConfig
+from slmscale.lm.generate import filter_logits, sample
 from slmscale.lm.hf import load_pretrained, save_pretrained
 from slmscale.lm.model import Llama, ModelShape, apply_rope, next_token_loss, rope_tables
 from slmscale.lm.sizes import (PRESETS, count_module_params, count_params, flops_per_token, get_preset,

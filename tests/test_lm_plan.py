@@ -8,9 +8,9 @@ import torch
 
 import slmscale.lm.plan as plan_module
 from slmscale.config import ConfigError
+from slmscale.lm.config import TrainConfig
 from slmscale.lm.data import TrainWindows, eval_windows
 from slmscale.lm.plan import plan_run, resolve_precision
-from slmscale.lm.train_config import TrainConfig
 
 
 def test_the_budget_is_exact_and_the_last_update_partial():

@@ -13,8 +13,8 @@ from slmscale.cli import main
 from slmscale.config import ConfigError
 from slmscale.files import StageError
 from slmscale.scaling import chinchilla
+from slmscale.scaling.config import FitConfig
 from slmscale.scaling.fit import fit_results
-from slmscale.scaling.fit_config import FitConfig
 from slmscale.scaling.table import REFERENCE, read_table
 
 DATA = Path(__file__).resolve().parent / "data" / "reference"

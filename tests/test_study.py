@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from slmscale.config import ConfigError, load_config
-from slmscale.study import run_study
-from slmscale.study_config import StudyConfig
+from slmscale.study.config import StudyConfig
+from slmscale.study.study import run_study
+from slmscale.sweep.config import Grid, Variant
 from slmscale.sweep.grid import expand
-from slmscale.sweep.sweep_config import Grid, Variant
 from slmscale.units.fixtures import make_units_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def test_study_config_errors(tmp_path):
 def test_the_report_gets_every_fit_setting_of_the_study(tmp_path, monkeypatch):
     """The study's fit settings reach every fit of the report, not only bootstrap and seed."""
     import slmscale.report.report as report_module
-    from slmscale import study
+    from slmscale.study import study
     seen: dict = {}
     monkeypatch.setattr(report_module, "make_report", lambda *args, **kwargs: seen.update(kwargs) or {})
     cfg = load_config(StudyConfig, ROOT / "configs/study/paper.yaml", ["fit.tie_alpha_beta=true", "fit.fix=E=1.7"])
@@ -68,7 +68,7 @@ def test_the_report_gets_every_fit_setting_of_the_study(tmp_path, monkeypatch):
 def test_the_text_and_unigram_variants_get_their_own_train_overrides(tmp_path):
     """Their runs see fewer tokens than the raw grid's: the study gives them a smaller batch, and
     only them (the sweep's `train` still applies to every run, before these)."""
-    from slmscale import study
+    from slmscale.study import study
     cfg = load_config(StudyConfig, None, ["unigram_train=[tokens_per_update=512]"])
     sweep = study._sweep_config(cfg, tmp_path, {"raw", "stories", "unigram", "text"})
     trains = {v["name"]: v["train"] for v in sweep["variants"]}
@@ -83,7 +83,7 @@ def test_a_relative_out_dir_gives_a_sweep_config_the_sweep_reads(tmp_path, monke
     dir, so the study writes them absolute (its own paths are relative to the current directory)."""
     import yaml
 
-    from slmscale import study
+    from slmscale.study import study
     from slmscale.sweep.sweep import resolve
     monkeypatch.chdir(tmp_path)
     (tmp_path / "demo" / "speech" / "benchmarks").mkdir(parents=True)

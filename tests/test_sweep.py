@@ -17,9 +17,9 @@ import yaml
 
 from slmscale.cli import main
 from slmscale.config import ConfigError, load_config
+from slmscale.sweep.config import SweepConfig
 from slmscale.sweep.grid import expand, short_count
 from slmscale.sweep.sweep import plan_table, run_sweep
-from slmscale.sweep.sweep_config import SweepConfig
 from slmscale.sweep.worker import BUSY, run_lock, run_one
 from slmscale.units.fixtures import make_units_dir
 

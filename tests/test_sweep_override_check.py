@@ -14,8 +14,8 @@ import yaml
 
 from slmscale.cli import main
 from slmscale.config import ConfigError
+from slmscale.sweep.config import SweepConfig
 from slmscale.sweep.sweep import resolve
-from slmscale.sweep.sweep_config import SweepConfig
 from slmscale.units.fixtures import make_units_dir
 
 ROOT = Path(__file__).resolve().parents[1]

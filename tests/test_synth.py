@@ -19,11 +19,11 @@ import yaml
 
 from slmscale.audio import espeak as espeak_module
 from slmscale.audio.benchmark_layout import LEXICAL_COLUMNS, SYNTACTIC_COLUMNS
+from slmscale.audio.config import SynthConfig
 from slmscale.audio.manifest import read_manifest
 from slmscale.audio.synth import pick_voice, synth
-from slmscale.audio.synth_config import SynthConfig
 from slmscale.cli import main
-from slmscale.config import load_config
+from slmscale.config import ConfigError, load_config
 from slmscale.files import StageError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -314,7 +314,7 @@ def test_bad_voices_and_colliding_ids(tmp_path):
         synth(world, tmp_path / "out", SynthConfig(workers=1, corpus_voices=("en-us+f9@160",)))
     with pytest.raises(StageError, match="lists voice 'en-us@160' 2 times"):
         synth(world, tmp_path / "out", SynthConfig(workers=1, benchmark_voices=("en-us@160", "en-us@160")))
-    with pytest.raises(StageError, match="workers is -1"):
+    with pytest.raises(ConfigError, match="workers is -1"):  # refused when the config is made
         synth(world, tmp_path / "out", SynthConfig(workers=-1))
     clash = make_world(tmp_path / "w2", cloze_ids=("a_b", "a-b"))
     with pytest.raises(StageError, match="'a_b' and 'a-b' both become 'a-b'"):

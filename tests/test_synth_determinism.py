@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from slmscale.audio import espeak as espeak_module
+from slmscale.audio.config import SynthConfig
 from slmscale.audio.synth import synth
-from slmscale.audio.synth_config import SynthConfig
 from slmscale.audio.tts import get_backend
 from slmscale.files import StageError
 
@@ -144,8 +144,9 @@ def test_a_resumed_run_matches_an_uninterrupted_one(world, reference, tmp_path, 
 def test_two_runs_from_scratch_give_the_same_world_corpus_and_units(world, reference, tmp_path):
     """Two `make demo`s on one machine: world, corpus, tokenizer and units all byte-identical (two
     demo runs once gave different corpora, and the tiny study's test losses moved by 1.5%)."""
+    from slmscale.units.config import TokenizerConfig
     from slmscale.units.tokenize import tokenize_corpus
-    from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer
+    from slmscale.units.tokenizer import train_tokenizer
     again = _small_world(tmp_path / "w")
     for name in ("text.jsonl", *(f"benchmarks/{b}.jsonl" for b in ("lexical", "syntax", "story_cloze"))):
         assert (again / name).read_bytes() == (world / name).read_bytes(), name

@@ -11,9 +11,10 @@ import pytest
 from pathlib import Path
 
 from slmscale.files import StageError, write_jsonl
+from slmscale.units.config import TextUnitsConfig
 from slmscale.units.shards import check_units_dir, iter_utterances, read_meta
-from slmscale.units.text_units import (LETTERS, TextUnitsConfig, arpabet_symbols, char_symbols, encode_benchmark,
-                                       ipa_symbols, read_vocab, tokenize_text)
+from slmscale.units.text_units import (LETTERS, arpabet_symbols, char_symbols, encode_benchmark, ipa_symbols,
+                                       read_vocab, tokenize_text)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import slmscale.units.tokenize as tokenize_module
+import slmscale.units.extraction as extraction
 from slmscale.audio.fixtures import make_speech_corpus
 from slmscale.files import atomic_dir, check_output_dir, mark_completed
 from slmscale.units.blocks import BLOCK_ITEMS
+from slmscale.units.config import TokenizerConfig
 from slmscale.units.tokenize import tokenize_corpus
-from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer
+from slmscale.units.tokenizer import train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def _files(directory: Path) -> dict[str, bytes]:
 def test_an_interrupted_run_resumes_and_gives_the_same_units(corpus_and_tokenizer, tmp_path, monkeypatch):
     corpus, tok = corpus_and_tokenizer
     tokenize_corpus(corpus, tok, tmp_path / "reference", workers=1)
-    real = tokenize_module._process
+    real = extraction._process
     calls = {"n": 0}
 
     def interrupted(item):
@@ -43,7 +44,7 @@ def test_an_interrupted_run_resumes_and_gives_the_same_units(corpus_and_tokenize
             raise KeyboardInterrupt
         return real(item)
 
-    monkeypatch.setattr(tokenize_module, "_process", interrupted)
+    monkeypatch.setattr(extraction, "_process", interrupted)
     out = tmp_path / "units"
     with pytest.raises(KeyboardInterrupt):
         tokenize_corpus(corpus, tok, out, workers=1)
@@ -56,10 +57,10 @@ def test_an_interrupted_run_resumes_and_gives_the_same_units(corpus_and_tokenize
         return real(item)
 
     calls["n"] = 0
-    monkeypatch.setattr(tokenize_module, "_process", counted)
+    monkeypatch.setattr(extraction, "_process", counted)
     tokenize_corpus(corpus, tok, out, workers=1)
     # Only the files after the first block are extracted again.
-    assert calls["n"] == len(tokenize_module.corpus_items(corpus, 16000)) - BLOCK_ITEMS
+    assert calls["n"] == len(extraction.corpus_items(corpus, 16000)) - BLOCK_ITEMS
     assert _files(out) == _files(tmp_path / "reference")
     assert not list(tmp_path.glob(".units.partial-*"))  # removed with the run's success
 
@@ -97,7 +98,7 @@ def test_a_saved_block_whose_files_changed_is_extracted_again(corpus_and_tokeniz
     corpus, tok = corpus_and_tokenizer
     copy = tmp_path / "corpus"
     subprocess.run(["cp", "-r", str(corpus), str(copy)], check=True)
-    real = tokenize_module._process
+    real = extraction._process
     calls = {"n": 0}
 
     def interrupted(item):
@@ -106,12 +107,12 @@ def test_a_saved_block_whose_files_changed_is_extracted_again(corpus_and_tokeniz
             raise KeyboardInterrupt
         return real(item)
 
-    monkeypatch.setattr(tokenize_module, "_process", interrupted)
+    monkeypatch.setattr(extraction, "_process", interrupted)
     with pytest.raises(KeyboardInterrupt):
         tokenize_corpus(copy, tok, tmp_path / "units", workers=1)
-    first = tokenize_module.corpus_items(copy, 16000)[0]
+    first = extraction.corpus_items(copy, 16000)[0]
     stat = os.stat(first.path)
     os.utime(first.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the file was rewritten
     calls["n"] = -10**6
     tokenize_corpus(copy, tok, tmp_path / "units", workers=1)
-    assert calls["n"] == -10**6 + len(tokenize_module.corpus_items(copy, 16000))  # every file again
+    assert calls["n"] == -10**6 + len(extraction.corpus_items(copy, 16000))  # every file again

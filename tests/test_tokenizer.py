@@ -14,12 +14,13 @@ from slmscale.audio.manifest import Utterance, write_manifest
 from slmscale.cli import main
 from slmscale.config import load_config
 from slmscale.files import StageError
+from slmscale.units.config import TokenizerConfig
 from slmscale.units.dedup import dedup
 from slmscale.units.features import FeatureSpec
 from slmscale.units.kmeans import Assigner, train_kmeans
 from slmscale.units.shards import check_units_dir, open_split, read_meta
 from slmscale.units.tokenize import tokenize_audio_folder, tokenize_corpus
-from slmscale.units.tokenizer import TokenizerConfig, load_tokenizer, tokenizer_fingerprint, train_tokenizer
+from slmscale.units.tokenizer import load_tokenizer, tokenizer_fingerprint, train_tokenizer
 from slmscale.units.units_command import check_units
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,8 +122,8 @@ def test_tokenize_corpus_shards_eos_dedup_and_rerun(trained: tuple[Path, Path], 
 
 def test_worker_pool_gives_the_same_units(trained: tuple[Path, Path], tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import slmscale.units.tokenize
-    monkeypatch.setattr(slmscale.units.tokenize, "POOL_MIN_SECONDS", 0.0)  # a pool even for tiny input
+    import slmscale.units.extraction
+    monkeypatch.setattr(slmscale.units.extraction, "POOL_MIN_SECONDS", 0.0)  # a pool even for tiny input
     corpus, tok_dir = trained
     folder = tmp_path / "lexical"
     folder.mkdir()
@@ -199,7 +200,8 @@ def _pickled_kmeans(path: Path, dim: int) -> np.ndarray:
 
 
 def test_pickle_import_needs_trust(trained: tuple[Path, Path], tmp_path: Path) -> None:
-    from slmscale.units.pickle_import import ImportConfig, import_kmeans
+    from slmscale.units.config import ImportConfig
+    from slmscale.units.pickle_import import import_kmeans
     corpus, tok_dir = trained
     dim = load_tokenizer(tok_dir).centroids.shape[1]
     centers = _pickled_kmeans(tmp_path / "km8.bin", dim)

@@ -14,8 +14,8 @@ import slmscale.lm.trainer as trainer
 from slmscale.cli import main
 from slmscale.config import ConfigError
 from slmscale.files import StageError
+from slmscale.lm.config import TrainConfig
 from slmscale.lm.hf import load_pretrained
-from slmscale.lm.train_config import TrainConfig
 from slmscale.lm.trainer import TrainingDiverged, train
 from slmscale.units.fixtures import make_units_dir
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from slmscale.files import StageError
+from slmscale.units.config import UnigramConfig
 from slmscale.units.shards import ShardWriter, check_units_dir, iter_utterances, read_meta, write_units_meta
-from slmscale.units.unigram import (UnigramConfig, UnigramModel, decode_to_units, encode_units, text_units,
-                                    train_unigram, unit_codepoints, unit_text)
+from slmscale.units.unigram import (UnigramModel, decode_to_units, encode_units, text_units, train_unigram,
+                                    unit_codepoints, unit_text)
 
 
 def markov_units(units_dir, k=200, sizes=(("train", 300), ("valid", 30), ("test", 30)), seed=0,

@@ -17,14 +17,17 @@ import torch
 from slmscale.audio.manifest import Utterance, write_manifest
 from slmscale.cli import main
 from slmscale.files import StageError
+from slmscale.units.config import TokenizerConfig
 from slmscale.units.dedup import dedup
+from slmscale.units.extraction import checked_extractor
 from slmscale.units.kmeans import Assigner
 from slmscale.units.shards import open_split
-from slmscale.units.tokenize import checked_extractor, tokenize_corpus
-from slmscale.units.tokenizer import TokenizerConfig, load_tokenizer, train_tokenizer
+from slmscale.units.tokenize import tokenize_corpus
+from slmscale.units.tokenizer import load_tokenizer, train_tokenizer
+from slmscale.vocoder.config import VocoderConfig
 from slmscale.vocoder.hifigan import CodeHiFiGAN, fold_weight_norm, load_code_hifigan, save_code_hifigan
 from slmscale.vocoder.load import check_vocoder, load_vocoder
-from slmscale.vocoder.mean_mel import VocoderConfig, load_mean_mel, train_vocoder
+from slmscale.vocoder.mean_mel import load_mean_mel, train_vocoder
 from slmscale.vocoder.quality import edit_distance, mel_cepstral_distortion, unit_error_rate
 
 SENTENCES = ("the dog ran home", "a big red ball", "the girl smiled", "an old man walked slowly",

@@ -7,7 +7,7 @@ import yaml
 
 from slmscale.cli import main
 from slmscale.config import fingerprint, to_dict
-from slmscale.study_config import StudyConfig
+from slmscale.study.config import StudyConfig
 from slmscale.world.config import WorldConfig, world_dict
 from slmscale.world.generate import build_world, make_world
 from slmscale.world.lexical_pairs import OOV_WORDS

@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 # (name, module, one-line help), in pipeline order.
 COMMANDS: list[tuple[str, str, str]] = [
-    ("world", "slmscale.world.command", "generate the built-in story world: text corpus and benchmark pairs"),
+    ("world", "slmscale.world.world_command", "generate the built-in story world: text corpus and benchmark pairs"),
     ("synth", "slmscale.audio.synth_command", "speak a text.jsonl or world offline (espeak-ng, Piper) into a corpus and benchmark folders"),
     ("corpus", "slmscale.audio.import_command", "import real data (LibriSpeech, a folder of audio, TinyStories) into the corpus format"),
     ("tokenizer", "slmscale.units.tokenizer_command", "train a speech tokenizer (features + k-means) or import a k-means file"),
@@ -37,7 +37,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("report", "slmscale.report.report_command", "the study's report from a sweep: the paper's figures, fitted laws and exponents with intervals, report.md"),
     ("generate", "slmscale.vocoder.generate_command", "continue a spoken prompt with a trained run and vocode it to a 16 kHz wav"),
     ("vocoder", "slmscale.vocoder.vocoder_command", "learn the weight-free unit vocoder (mean log-mel + durations) of a tokenizer from a corpus"),
-    ("study", "slmscale.study_command", "the main job: world to report, the whole scaling study (tiny by default), resumable"),
+    ("study", "slmscale.study.study_command", "the main job: world to report, the whole scaling study (tiny by default), resumable"),
 ]
 
 

@@ -201,6 +201,12 @@ def content_hash(*parts: bytes | str) -> str:
     """The first 16 hex digits of the sha256 of `parts` concatenated (text as UTF-8, no separator
     added): the one form of every fingerprint and content stamp, so that a stage's identity reads the
     same wherever it is computed. A caller that needs boundaries between parts puts them in."""
+    return content_hash_stream(parts)
+
+
+def content_hash_stream(parts: Iterable[bytes | str]) -> str:
+    """`content_hash` of the parts an iterable yields, hashed one at a time: for content too large to
+    hold at once (a model's weight files, read block by block)."""
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.encode() if isinstance(part, str) else part)

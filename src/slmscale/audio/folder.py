@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any
 
+from slmscale.audio.config import FolderImportConfig
 from slmscale.audio.import_audio import AudioImport, SourceItem, import_audio_items
 from slmscale.audio.import_common import (
     EXAMPLES, Problem, absolute, claim_output_dir, completed_summary, import_fingerprint,
@@ -27,19 +27,6 @@ from slmscale.files import StageError
 
 IMPORTER = "folder"
 TRANSCRIPT_SUFFIXES = (".txt", ".lab")
-
-
-@dataclass(frozen=True)
-class FolderImportConfig:
-    split: Literal["train", "valid", "test"] = "train"
-    """The split every utterance goes to."""
-    transcripts: Optional[Path] = None
-    """A text file of `KEY TRANSCRIPT` lines, KEY an audio file's path relative to the source, with or
-    without its suffix (e.g. `alice/take1`); it takes precedence over sibling .txt/.lab files."""
-    skip_bad: bool = False
-    """Leave out unusable files (listed in import.json) instead of failing with a report of them."""
-    workers: int = 0
-    """Processes that read headers and convert audio; 0 = one per available core."""
 
 
 def list_files(src: Path) -> list[Path]:

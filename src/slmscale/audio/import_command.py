@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slmscale.audio.folder import FolderImportConfig, import_folder
+from slmscale.audio.config import FolderImportConfig, LibriSpeechImportConfig, TinyStoriesImportConfig
+from slmscale.audio.folder import import_folder
 from slmscale.audio.import_common import absolute
-from slmscale.audio.librispeech import LibriSpeechImportConfig, import_librispeech
+from slmscale.audio.librispeech import import_librispeech
 from slmscale.audio.manifest import SPLITS
-from slmscale.audio.tinystories import TinyStoriesImportConfig, import_tinystories
+from slmscale.audio.tinystories import import_tinystories
 from slmscale.cli import IntermixedParser, add_config_arguments, build_config, show_config
 from slmscale.files import StageError
 

@@ -23,7 +23,8 @@ import yaml
 
 from slmscale.audio.manifest import MANIFEST
 from slmscale.config import to_dict
-from slmscale.files import MARKER, StageError, check_output_dir, content_hash, mark_completed, write_json, write_text
+from slmscale.files import (MARKER, StageError, check_output_dir, content_hash, mark_completed, read_json,
+                            read_json_object, write_json, write_text)
 from slmscale.log import get_logger
 
 SUMMARY = "import.json"
@@ -83,11 +84,8 @@ def absolute(path: str | Path) -> Path:
 def _owner(directory: Path) -> dict[str, Any] | None:
     """The importer and source recorded by an earlier (finished or not) import into `directory`."""
     for name in (IN_PROGRESS, SUMMARY):
-        try:
-            record = json.loads((directory / name).read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(record, dict) and "importer" in record and "source" in record:
+        record = read_json_object(directory / name)
+        if "importer" in record and "source" in record:
             return record
     return None
 
@@ -130,7 +128,7 @@ def finish_import(out: Path, cfg: Any, fingerprint: str, summary: dict[str, Any]
 
 def completed_summary(out: Path) -> dict[str, Any]:
     log.info("%s is already complete with these options; skipping (delete it to import again)", out)
-    return json.loads((out / SUMMARY).read_text())
+    return read_json(out / SUMMARY)
 
 
 @contextlib.contextmanager

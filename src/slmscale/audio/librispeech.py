@@ -14,10 +14,10 @@ referenced in place by absolute path — the full corpus is hundreds of GB — u
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any
 
+from slmscale.audio.config import LibriSpeechImportConfig
 from slmscale.audio.import_audio import AudioImport, SourceItem, import_audio_items
 from slmscale.audio.import_common import (
     Problem, absolute, claim_output_dir, completed_summary, import_fingerprint,
@@ -29,24 +29,6 @@ IMPORTER = "librispeech"
 SUBSET_SPLITS = (("train-", "train"), ("dev-", "valid"), ("test-", "test"))
 """Subset name prefix → split; the official subsets are train-clean-100/360, train-other-500,
 dev-clean/other and test-clean/other."""
-
-
-@dataclass(frozen=True)
-class LibriSpeechImportConfig:
-    split: Optional[Literal["train", "valid", "test"]] = None
-    """Put every utterance in this split; only for a single subset folder. None: from the subset's
-    name (train-* → train, dev-* → valid, test-* → test)."""
-    copy: bool = False
-    """Write every utterance as a 16 kHz mono wav inside the corpus dir. False: files already
-    16 kHz mono are referenced in place by absolute path (the source must then stay where it is)."""
-    skip_bad: bool = False
-    """Leave out utterances with unusable audio or transcripts (listed in import.json) instead of
-    failing with a report of them."""
-    verify_in_place: bool = False
-    """Also decode every file referenced in place, to find corrupt data its header hides (reads
-    every hour of audio: slow on a full LibriSpeech). Files with float samples are always decoded."""
-    workers: int = 0
-    """Processes that read headers and convert audio; 0 = one per available core."""
 
 
 def split_of_subset(name: str) -> str | None:

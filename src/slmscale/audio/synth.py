@@ -28,14 +28,14 @@ from typing import Any
 import yaml
 
 from slmscale.audio.benchmark_layout import Root, plan_benchmarks, remove_strays, write_benchmark_indexes
+from slmscale.audio.config import SynthConfig
 from slmscale.audio.io import SAMPLE_RATE
 from slmscale.audio.manifest import SPLITS, Utterance, write_manifest
-from slmscale.audio.synth_config import SynthConfig
 from slmscale.audio.synth_inputs import SynthInput, read_input
 from slmscale.audio.synth_jobs import Job, Result, complete_wav_duration, run_jobs
 from slmscale.audio.tts import Backend, get_backend, speaker_id
 from slmscale.config import to_dict
-from slmscale.files import (MARKER, StageError, check_output_dir, content_hash, mark_completed, write_json,
+from slmscale.files import (MARKER, StageError, check_output_dir, content_hash, mark_completed, read_json, write_json,
                             write_jsonl, write_text)
 from slmscale.log import get_logger
 from slmscale.parallel import worker_count
@@ -165,8 +165,6 @@ class Plan:
 
 def plan(source: str | Path, config: SynthConfig) -> Plan:
     """Validate INPUT and the voices, and lay out every output file."""
-    if config.workers < 0:
-        raise StageError(f"config workers is {config.workers}; give a positive number, or 0 for one per core")
     data = read_input(source, with_benchmarks=config.benchmarks)
     options: dict[str, Any] = {"end_pause": config.espeak_end_pause} if config.backend == "espeak" else {}
     backend = get_backend(config.backend, **options)
@@ -176,8 +174,6 @@ def plan(source: str | Path, config: SynthConfig) -> Plan:
         raise StageError(f"{source}: every text record is marked \"spoken\": false; nothing to synthesize")
     corpus_jobs, utterances = _plan_corpus(spoken, corpus_voices, config.seed, backend.name)
     speakers = [(voice, speaker_id(backend.name, voice)) for voice in bench_voices]
-    if config.storycloze_voices < 0:
-        raise StageError(f"config storycloze_voices is {config.storycloze_voices}; give 0 (all) or more")
     roots = plan_benchmarks(data.benchmarks, speakers, config.seed, config.zr2021_set, config.storycloze_voices)
     resolved = dataclasses.replace(config, corpus_voices=corpus_voices, benchmark_voices=bench_voices)
     return Plan(resolved, data, backend, options, corpus_jobs, utterances, roots, _fingerprint(resolved, data))
@@ -296,4 +292,4 @@ def read_summary(out_dir: str | Path) -> dict[str, Any]:
     path = Path(out_dir) / SUMMARY
     if not (Path(out_dir) / MARKER).is_file() or not path.is_file():
         raise StageError(f"{out_dir}: not a completed synth output (no {MARKER} or {SUMMARY})")
-    return json.loads(path.read_text())
+    return read_json(path)

@@ -36,8 +36,8 @@ def _print_summary(summary: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from slmscale.audio.config import SynthConfig
     from slmscale.audio.synth import read_summary, synth
-    from slmscale.audio.synth_config import SynthConfig
 
     if args.show_config:
         return show_config(SynthConfig)

@@ -26,16 +26,16 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any
 
 from tqdm import tqdm
 
+from slmscale.audio.config import TinyStoriesImportConfig
 from slmscale.audio.import_common import (
     EXAMPLES, absolute, begin_import, claim_output_dir, completed_summary, finish_import, import_fingerprint,
     removed_if_failed_empty,
 )
 from slmscale.audio.manifest import SPLITS
-from slmscale.config import ConfigError
 from slmscale.files import StageError, atomic_file
 from slmscale.log import get_logger
 
@@ -49,34 +49,6 @@ BLOCK_BYTES = 1 << 22
 _UNDECODED = re.compile("[\udc80-\udcff]")
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class TinyStoriesImportConfig:
-    limit: Optional[int] = None
-    """Keep at most this many stories, the first non-empty ones of the file; None keeps them all."""
-    split: Optional[Literal["train", "valid", "test"]] = None
-    """Put every story in this split (e.g. valid for TinyStories-valid.txt); None draws each
-    story's split with split_fractions."""
-    split_fractions: tuple[float, ...] = (0.99, 0.01, 0.0)
-    """Shares of train, valid and test when split is None. No test share by default: the stories
-    become synthetic speech, kept out of the natural-speech test loss; e.g. [0.98, 0.01, 0.01]
-    keeps a test split. A story's split depends only on seed and its position in the file, so it
-    does not change with limit."""
-    seed: int = 0
-    """Seed of the split draw."""
-
-    def __post_init__(self) -> None:
-        validate(self)
-
-
-def validate(cfg: TinyStoriesImportConfig) -> None:
-    if cfg.limit is not None and cfg.limit < 1:
-        raise ConfigError(f"limit: value {cfg.limit} must be at least 1 (or none for every story)")
-    fractions = cfg.split_fractions
-    if len(fractions) != len(SPLITS) or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ConfigError(f"split_fractions: value {list(fractions)} must be {len(SPLITS)} non-negative shares "
-                          f"of {', '.join(SPLITS)} summing to 1")
 
 
 def split_of(index: int, seed: int, fractions: tuple[float, ...]) -> str:
@@ -184,7 +156,6 @@ def _id_prefix(path: Path) -> str:
 
 def import_tinystories(path: str | Path, out: str | Path, cfg: TinyStoriesImportConfig) -> dict[str, Any]:
     """Stream a TinyStories text file into `out/text.jsonl`; returns import.json's content."""
-    validate(cfg)
     path, out = absolute(path), absolute(out)
     if not path.is_file():
         raise StageError(f"{path}: no such file")

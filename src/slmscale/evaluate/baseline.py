@@ -9,13 +9,13 @@ cached per (units dir fingerprint, split, token count, order), so a sweep fits i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from slmscale.evaluate.inputs import RunVocabulary, cache_entry_lock
 from slmscale.evaluate.ngram import KneserNey
 from slmscale.files import StageError
+from slmscale.lm.record import RunRecord
 from slmscale.log import get_logger
 from slmscale.units.shards import open_split
 from slmscale.units.unigram import units_fingerprint
@@ -23,8 +23,8 @@ from slmscale.units.unigram import units_fingerprint
 log = get_logger(__name__)
 
 
-def fitted_ngram(vocab: RunVocabulary, record: dict[str, Any], order: int, cache: Path) -> KneserNey:
-    config = record.get("config") or {}
+def fitted_ngram(vocab: RunVocabulary, record: RunRecord, order: int, cache: Path) -> KneserNey:
+    config = record.config or {}
     split = config.get("train_split", "train")
     stream = open_split(vocab.units_dir, split).tokens
     unique = config.get("unique_tokens")

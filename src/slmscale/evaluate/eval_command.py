@@ -46,7 +46,7 @@ def _print_metrics(run: str, result: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slmscale.evaluate.eval_config import EvalConfig
+    from slmscale.evaluate.config import EvalConfig
     if args.show_config:
         return show_config(EvalConfig)
     if not args.benchmark:

@@ -15,7 +15,6 @@ the run record (eval_file.headline_metrics). run.json is never written here: it 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,15 @@ import torch
 
 from slmscale.config import fingerprint, to_dict
 from slmscale.evaluate.aggregate import pair_values, summarize, trial_outcomes
-from slmscale.evaluate.eval_config import EvalConfig
+from slmscale.evaluate.config import EvalConfig
 from slmscale.evaluate.eval_file import EVAL_FILE
 from slmscale.evaluate.inputs import RunVocabulary, completed_record, run_vocabulary, task_sequences
 from slmscale.evaluate.layouts import Benchmark, Task
 from slmscale.evaluate.outcomes import PAIRS_KEY, metric_names, pairs_entry
 from slmscale.evaluate.scoring import token_log_probs
 from slmscale.evaluate.units_benchmark import read_eval_benchmarks
-from slmscale.files import StageError, write_json
+from slmscale.files import StageError, read_json, write_json
+from slmscale.lm.record import RunRecord
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
 
@@ -107,7 +107,7 @@ def task_metrics(base: str, results: dict[str, Any], suffix: str = "") -> dict[s
 class _Scorers:
     """The LM and the n-gram baseline of one run, loaded on first use."""
 
-    def __init__(self, run_dir: Path, record: dict[str, Any], vocab: RunVocabulary, cfg: EvalConfig, cache: Path):
+    def __init__(self, run_dir: Path, record: RunRecord, vocab: RunVocabulary, cfg: EvalConfig, cache: Path):
         self.run_dir, self.record, self.vocab, self.cfg, self.cache = run_dir, record, vocab, cfg, cache
         self._model: Any = None
         self._ngram: Any = None
@@ -183,12 +183,12 @@ def evaluate_run(run_dir: str | Path, benchmark_paths: list[str | Path], cfg: Ev
         torch.set_num_threads(cfg.threads)
     cache = cfg.cache()
     eval_path = run_dir / EVAL_FILE
-    previous = json.loads(eval_path.read_text()) if eval_path.is_file() else {}
-    stored = previous.get("benchmarks", {}) if previous.get("run_fingerprint") == record.get("fingerprint") else {}
+    previous = read_json(eval_path) if eval_path.is_file() else {}
+    stored = previous.get("benchmarks", {}) if previous.get("run_fingerprint") == record.fingerprint else {}
     scorers = _Scorers(run_dir, record, vocab, cfg, cache)
     results = dict(stored)
     for bench in benchmarks:
-        stamp = fingerprint({"run": record.get("fingerprint"), "content": bench.content_hash,
+        stamp = fingerprint({"run": record.fingerprint, "content": bench.content_hash,
                              "config": to_dict(cfg), "version": EVAL_VERSION})
         if stored.get(bench.name, {}).get("stamp") == stamp and write_scores is None:
             log.info("%s: already scored on %s; skipping", run_dir, bench.name)
@@ -206,8 +206,8 @@ def evaluate_run(run_dir: str | Path, benchmark_paths: list[str | Path], cfg: Ev
         if write_scores is not None:
             from slmscale.evaluate.submission import write_submission
             write_submission(Path(write_scores), bench, file_level, run_dir)
-    out = {"run": str(run_dir.resolve()), "run_fingerprint": record.get("fingerprint"),
-           "params": record.get("params"), "tokens": record.get("tokens"), "test_loss": record.get("test_loss"),
+    out = {"run": str(run_dir.resolve()), "run_fingerprint": record.fingerprint,
+           "params": record.params, "tokens": record.tokens, "test_loss": record.test_loss,
            "eval_version": EVAL_VERSION, "config": to_dict(cfg), "git_revision": git_revision(),
            "versions": versions(), "updated": utc_now(), "benchmarks": results,
            "metrics": flat_metrics(results, cfg)}

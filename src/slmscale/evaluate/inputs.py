@@ -24,7 +24,8 @@ from typing import Any, Literal
 import numpy as np
 
 from slmscale.evaluate.layouts import Task
-from slmscale.files import StageError, content_hash, read_json
+from slmscale.files import StageError, content_hash
+from slmscale.lm.record import RECORD, RunRecord
 from slmscale.units.shards import open_split, read_meta
 
 SPLIT = "bench"
@@ -56,22 +57,22 @@ def _existing(path: Any, where: str, what: str) -> Path:
     return Path(path)
 
 
-def completed_record(run_dir: Path, purpose: str) -> dict[str, Any]:
+def completed_record(run_dir: Path, purpose: str) -> RunRecord:
     """run.json of a completed run; anything else is an error saying why it cannot be `purpose`."""
-    path = run_dir / "run.json"
+    path = run_dir / RECORD
     if not run_dir.is_dir():
         raise StageError(f"{run_dir}: no such run dir")
     if not path.is_file():
-        raise StageError(f"{run_dir}: no run.json; not a run dir (train one with `slmscale train`)")
-    record = read_json(path)
-    if record.get("status") != "completed":
-        raise StageError(f"{path}: status is {record.get('status')!r}; only a completed run can be {purpose}")
+        raise StageError(f"{run_dir}: no {RECORD}; not a run dir (train one with `slmscale train`)")
+    record = RunRecord.read(path)
+    if record.status != "completed":
+        raise StageError(f"{path}: status is {record.status!r}; only a completed run can be {purpose}")
     return record
 
 
-def run_vocabulary(run_dir: Path, record: dict[str, Any]) -> RunVocabulary:
-    units = record.get("units") or {}
-    units_dir = _existing(units.get("path"), f"{run_dir / 'run.json'} units.path", "units dir")
+def run_vocabulary(run_dir: Path, record: RunRecord) -> RunVocabulary:
+    units = record.units or {}
+    units_dir = _existing(units.get("path"), f"{run_dir / RECORD} units.path", "units dir")
     meta = read_meta(units_dir)
     where = str(units_dir / "meta.json")
     common = {"units_dir": units_dir, "eos_id": int(meta["eos_id"]), "vocab_size": int(meta["vocab_size"]),
@@ -131,10 +132,11 @@ def _bad_file(task: Task, path: str, problem: str) -> StageError:
 def audio_units(task: Task, vocab: RunVocabulary, cache_dir: Path, workers: int = 0) -> dict[str, np.ndarray]:
     """The raw units of every audio input of `task`: from its `units_dir` when it names one, else
     from the cache, tokenized into it first when absent."""
-    if task.units_dir:
-        from slmscale.evaluate.units_benchmark import units_dir_inputs
-        return units_dir_inputs(task)
-    from slmscale.units.tokenize import Item, tokenize_items
+    if task.units_dir:  # checked to hold every input by units_benchmark.read_units_benchmark
+        split = next(iter(read_meta(task.units_dir)["splits"]))
+        return {key: units for key, units in _read_split(Path(task.units_dir), split).items() if key in task.inputs}
+    from slmscale.units.extraction import Item
+    from slmscale.units.tokenize import tokenize_items
     from slmscale.units.tokenizer import load_tokenizer
     tok = load_tokenizer(vocab.tokenizer_dir)
     out = cache_dir / "units" / f"{tok.fingerprint[:16]}-{'dedup' if vocab.dedup else 'frames'}" / _files_hash(task.inputs)

@@ -12,16 +12,13 @@ run's tokenizer with the run's dedup, hold every file the task scores, and be ne
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import numpy as np
 
 from slmscale.audio.manifest import MANIFEST
 from slmscale.evaluate.inputs import RunVocabulary
 from slmscale.evaluate.layouts import (SLM21_TASKS, ZR_SETS, Benchmark, Modality, Task, _fingerprint,
                                        _is_cloze_folder, read_benchmark, read_cloze_folder, read_zr_task)
-from slmscale.files import MARKER, StageError, content_hash, read_marker
+from slmscale.files import MARKER, StageError, content_hash, read_json_object, read_marker
 from slmscale.units.shards import META, open_split, read_meta
 
 
@@ -31,10 +28,7 @@ def is_units_dir(path: Path) -> bool:
     meta = path / META
     if not (path.is_dir() and meta.is_file() and (path / MARKER).is_file()):
         return False
-    try:
-        return "tokenizer_fingerprint" in json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    return "tokenizer_fingerprint" in read_json_object(meta)
 
 
 def read_eval_benchmarks(path: str | Path, vocab: RunVocabulary) -> list[Benchmark]:
@@ -114,11 +108,3 @@ def read_units_benchmark(path: Path, vocab: RunVocabulary) -> Benchmark:
     bench.content_hash = content_hash(bench.content_hash, str((read_marker(path) or {}).get("fingerprint")))
     bench.path = str(path.resolve())
     return bench
-
-
-def units_dir_inputs(task: Task) -> dict[str, np.ndarray]:
-    """The raw units of `task`'s inputs from its units dir (checked by `read_units_benchmark`)."""
-    split = next(iter(read_meta(task.units_dir)["splits"]))
-    data = open_split(task.units_dir, split)
-    wanted = set(task.inputs)
-    return {key: data.utterance(i).astype(np.int64) for i, key in enumerate(data.ids) if key in wanted}

@@ -11,23 +11,11 @@ path is tested against.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
+from slmscale.lm.config import SamplingConfig
 from slmscale.lm.model import Llama
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    temperature: float = 1.0
-    """Softmax temperature; 0 = greedy (argmax)."""
-    top_k: int | None = None
-    """Sample among the k most likely tokens only; none = all."""
-    top_p: float | None = None
-    """Nucleus sampling: the smallest set of tokens whose probability reaches p; none = all."""
-    seed: int = 0
-    """Seed of the sampling generator: the same seed and prompt give the same units."""
 
 
 def filter_logits(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
@@ -59,8 +47,6 @@ def sample(model: Llama, prompt: Sequence[int], max_new_tokens: int, cfg: Sampli
     """Continue `prompt` by up to `max_new_tokens` units (fewer if `stop_token` is drawn)."""
     if not prompt:
         raise ValueError("sample: the prompt must hold at least one token")
-    if cfg.temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {cfg.temperature}")
     was_training = model.training
     model.eval()
     device = model.embed_tokens.weight.device

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from slmscale.files import StageError, atomic_file, ordinary_permissions, read_json, temporary_path, write_json
 from slmscale.lm.model import Llama, ModelShape
+from slmscale.lm.record import RECORD, RunRecord
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -101,10 +102,10 @@ def export(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Copy a run's HF directory (weights, config, a README naming the units) to `out_dir`."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     model = load_pretrained(run_dir)
-    config = json.loads((run_dir / CONFIG).read_text())
+    config = read_json(run_dir / CONFIG)
     save_pretrained(model, out_dir, config.get("eos_token_id"), config.get("pad_token_id"))
-    record = run_dir / "run.json"
-    units = json.loads(record.read_text()).get("units", {}) if record.is_file() else {}
+    record = run_dir / RECORD
+    units = (RunRecord.read(record).units or {}) if record.is_file() else {}
     with atomic_file(out_dir / "README.md") as handle:
         handle.write(f"# slmscale unit LM exported from {run_dir.resolve()}\n\n"
                      f"Loads with `transformers.LlamaForCausalLM.from_pretrained`. Token ids are the "

@@ -11,9 +11,9 @@ from typing import Any
 import torch
 
 from slmscale.config import ConfigError
+from slmscale.lm.config import TrainConfig
 from slmscale.lm.model import ModelShape
 from slmscale.lm.sizes import count_params, flops_per_token, get_preset
-from slmscale.lm.train_config import TrainConfig
 
 # bf16 autocast on a CPU without native bf16 matmuls (AVX2, no AVX512-BF16/AMX) made a
 # training step about 10x slower at every tiny size (benchmarks/RESULTS.md, train-speed);
@@ -92,7 +92,7 @@ class RunPlan:
                 f"{self.unique_tokens:,} unique tokens, {flops_per_token(self.shape) * self.tokens:.3g} FLOPs")
 
     def check_epochs(self, max_epochs: float, split: str) -> None:
-        """Refuse a plan beyond reason (see train_config.MAX_EPOCHS), naming the budget, the plan and the override."""
+        """Refuse a plan beyond reason (see lm/config.py MAX_EPOCHS), naming the budget, the plan and the override."""
         if self.epochs > max_epochs:
             raise ConfigError(f"tokens: D = {self.tokens:,} repeats the {self.unique_tokens:,} unique tokens of split "
                               f"{split!r} {self.epochs:,.0f} times, more than --max-epochs {max_epochs:g} (the plan: "

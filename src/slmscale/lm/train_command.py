@@ -10,7 +10,7 @@ import argparse
 import math
 import os
 
-from slmscale.lm.train_config import MAX_EPOCHS, TrainConfig
+from slmscale.lm.config import MAX_EPOCHS, TrainConfig
 
 
 def _max_epochs(text: str) -> float:

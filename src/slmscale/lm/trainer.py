@@ -23,6 +23,7 @@ from slmscale.config import fingerprint, to_dict
 from slmscale.files import StageError, check_output_dir, mark_completed, read_json_object, write_text
 from slmscale.lm import distributed
 from slmscale.lm.checkpoint import TrainerState, has_checkpoint, load_checkpoint, save_checkpoint
+from slmscale.lm.config import MAX_EPOCHS, TrainConfig
 from slmscale.lm.data import TrainWindows, split_loss
 from slmscale.lm.hf import save_pretrained
 from slmscale.lm.metrics_log import MetricsLog
@@ -30,7 +31,6 @@ from slmscale.lm.model import Llama, next_token_loss
 from slmscale.lm.plan import RunPlan, plan_run, resolve_precision
 from slmscale.lm.record import RECORD, RunRecord
 from slmscale.lm.stop_signals import StopSignals, TrainingStopped
-from slmscale.lm.train_config import MAX_EPOCHS, TrainConfig
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
 from slmscale.units.shards import open_split, read_meta
@@ -137,7 +137,7 @@ def _bits_per_second(loss: float, split_meta: dict[str, Any]) -> float | None:
 def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig,
           max_epochs: float = MAX_EPOCHS) -> dict[str, Any]:
     """Train (or resume, or skip) one run; returns the run record. A plan that repeats its data more
-    than `max_epochs` times is refused (train_config.MAX_EPOCHS). The limit is an argument, not a
+    than `max_epochs` times is refused (lm/config.py MAX_EPOCHS). The limit is an argument, not a
     TrainConfig key: a key would enter every run's recorded config, and a sweep retrains a run whose
     recorded config differs from what it now builds (sweep.worker.stale_config)."""
     units_dir, run_dir = Path(units_dir), Path(run_dir)

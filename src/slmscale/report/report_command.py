@@ -26,8 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from slmscale.cli import build_config, show_config
+    from slmscale.report.config import ReportConfig
     from slmscale.report.report import REPORT_MD, make_report
-    from slmscale.report.report_config import ReportConfig
     if args.show_config:
         return show_config(ReportConfig)
     if args.sweep is None or args.out is None:

@@ -11,7 +11,6 @@ sweep's recorded choice (SWEEP/precision.json) are kept: one law must not mix pr
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slmscale.files import StageError, read_csv_rows
+from slmscale.files import StageError, read_csv_rows, read_json_object
 from slmscale.scaling.table import ResultsTable
 
 RESULTS_FILE = "results.csv"
@@ -150,11 +149,7 @@ def _variant(name: str, rows: list[tuple[int, dict[str, str]]], metrics: list[st
 
 def read_precision_choice(results: Path) -> dict | None:
     """SWEEP/precision.json beside a results table, or None (absent, unreadable: a sweep from before it)."""
-    try:
-        choice = json.loads((results.parent / PRECISION_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return choice if isinstance(choice, dict) else None
+    return read_json_object(results.parent / PRECISION_FILE) or None
 
 
 def read_sweep(sweep_dir: str | Path) -> Sweep:

@@ -17,7 +17,7 @@ from slmscale.config import ConfigError, to_dict
 from slmscale.files import StageError, content_hash, write_json
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
-from slmscale.scaling.fit_config import FitConfig
+from slmscale.scaling.config import FitConfig
 from slmscale.scaling.grid_check import check_grid
 from slmscale.scaling.table import ResultsTable, read_table
 

@@ -94,8 +94,8 @@ def summary(result: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from slmscale.scaling.config import FitConfig
     from slmscale.scaling.fit import fit_results
-    from slmscale.scaling.fit_config import FitConfig
     if args.show_config:
         return show_config(FitConfig)
     if not args.table:

@@ -15,7 +15,7 @@ from typing import Any
 from slmscale.config import ConfigError, apply_overrides
 from slmscale.files import StageError
 from slmscale.lm.sizes import count_params, flops_per_token, get_preset
-from slmscale.sweep.sweep_config import SweepConfig, Variant
+from slmscale.sweep.config import SweepConfig, Variant
 from slmscale.units.shards import read_meta
 
 NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -58,7 +58,7 @@ def train_split_tokens(units_dir: str | Path, train: tuple[str, ...] | list[str]
     """Tokens of the train split a run of this units dir draws from (`train_split` as the sweep's
     train overrides set it; SweepConfig checked that they parse), or None when that is not known yet:
     no units built, or no such split."""
-    from slmscale.lm.train_config import TrainConfig
+    from slmscale.lm.config import TrainConfig
     split = apply_overrides(TrainConfig(), list(train)).train_split
     try:
         tokens = read_meta(units_dir).get("splits", {}).get(split, {}).get("tokens")

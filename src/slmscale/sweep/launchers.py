@@ -22,8 +22,8 @@ from pathlib import Path
 
 from slmscale.files import StageError
 from slmscale.log import get_logger
+from slmscale.sweep.config import SlurmConfig
 from slmscale.sweep.grid import RunSpec
-from slmscale.sweep.sweep_config import SlurmConfig
 from slmscale.sweep.worker import BUSY, DONE, EXIT_CODES, FAILED, INTERRUPTED, run_one
 
 log = get_logger(__name__)

@@ -24,8 +24,8 @@ from slmscale.config import ConfigError, apply_overrides
 from slmscale.files import read_json_object, write_json
 from slmscale.lm.record import RECORD, RunRecord
 from slmscale.provenance import utc_now
+from slmscale.sweep.config import SweepConfig
 from slmscale.sweep.grid import RunSpec
-from slmscale.sweep.sweep_config import SweepConfig
 
 PRECISION_FILE = "precision.json"
 LOCK_FILE = ".precision.lock"
@@ -36,7 +36,7 @@ RUN_LOCK = ".lock"
 
 def _train_defaults(cfg: SweepConfig):
     """The sweep's train overrides over TrainConfig's defaults (SweepConfig checked that they parse)."""
-    from slmscale.lm.train_config import TrainConfig
+    from slmscale.lm.config import TrainConfig
     return apply_overrides(TrainConfig(), list(cfg.train))
 
 

@@ -30,8 +30,8 @@ from typing import Any
 from slmscale.evaluate.eval_file import headline_metrics
 from slmscale.files import read_json_object, write_text
 from slmscale.lm.record import RECORD, RunRecord
+from slmscale.sweep.config import SweepConfig
 from slmscale.sweep.grid import RunSpec, train_split_tokens, unique_and_epochs
-from slmscale.sweep.sweep_config import SweepConfig
 from slmscale.sweep.worker import DONE, FAILURE_FILE, load_sweep, run_stamp, run_state
 
 RESULTS_FILE = "results.csv"

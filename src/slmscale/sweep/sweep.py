@@ -21,12 +21,12 @@ import yaml
 from slmscale.config import ConfigError, apply_overrides, load_config, to_dict
 from slmscale.files import StageError, atomic_file, write_text
 from slmscale.log import get_logger
+from slmscale.sweep.config import SweepConfig
 from slmscale.sweep.grid import RunSpec, expand, train_split_tokens, unique_and_epochs
 from slmscale.sweep.launchers import run_local, run_slurm, slurm_dry_run, split_cores
 from slmscale.sweep.precision import (PRECISION_FILE, check_override, grid_widths, machine_precision, read_choice,
-                                     requested_precision, run_device, stale_precision, sweep_precision)
+                                      requested_precision, run_device, stale_precision, sweep_precision)
 from slmscale.sweep.results import write_results
-from slmscale.sweep.sweep_config import SweepConfig
 from slmscale.sweep.worker import CONFIG_FILE, DONE, RUNS_FILE, load_sweep, run_stamp, run_state, spec_rows
 
 log = get_logger(__name__)
@@ -129,9 +129,9 @@ def measure_tokens_per_second(size: str, vocab_size: int, threads: int, train: t
     sweep's train overrides (context, tokens per update, micro-batch) and its precision (bf16 autocast
     runs at a very different speed from fp32, faster or ten times slower by CPU)."""
     import torch
+    from slmscale.lm.config import TrainConfig
     from slmscale.lm.model import Llama, next_token_loss
     from slmscale.lm.plan import plan_run
-    from slmscale.lm.train_config import TrainConfig
     cfg = apply_overrides(TrainConfig(size=size, tokens=10 ** 9), list(train))
     plan = plan_run(cfg, vocab_size, 10 ** 9)
     torch.set_num_threads(threads)

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from slmscale.config import apply_overrides, fingerprint, load_config, to_dict
-from slmscale.files import StageError, write_json
+from slmscale.files import StageError, read_json, write_json
 from slmscale.lm.record import RECORD, RunRecord
 from slmscale.log import get_logger
 from slmscale.provenance import utc_now
+from slmscale.sweep.config import SweepConfig
 from slmscale.sweep.grid import RunSpec
 from slmscale.sweep.precision import stale_precision, supersede, sweep_precision
-from slmscale.sweep.sweep_config import SweepConfig
 
 CONFIG_FILE = "sweep.yaml"
 RUNS_FILE = "runs.json"
@@ -54,7 +54,7 @@ def load_sweep(sweep_dir: Path) -> tuple[SweepConfig, dict[str, RunSpec]]:
         if not (sweep_dir / name).is_file():
             raise StageError(f"{sweep_dir}: no {name}; start the sweep with `slmscale sweep CONFIG --out {sweep_dir}`")
     cfg = load_config(SweepConfig, sweep_dir / CONFIG_FILE)
-    specs = {row["run_id"]: RunSpec(**row) for row in json.loads((sweep_dir / RUNS_FILE).read_text())}
+    specs = {row["run_id"]: RunSpec(**row) for row in read_json(sweep_dir / RUNS_FILE)}
     return cfg, specs
 
 
@@ -70,7 +70,7 @@ def run_stamp(spec: RunSpec, cfg: SweepConfig) -> str:
 def run_state(run_dir: Path, stamp: str) -> str | None:
     """DONE when finished with this stamp, FAILED when it failed, None when still to do."""
     done = run_dir / DONE_FILE
-    if done.is_file() and json.loads(done.read_text()).get("stamp") == stamp:
+    if done.is_file() and read_json(done).get("stamp") == stamp:
         return DONE
     return FAILED if (run_dir / FAILURE_FILE).is_file() else None
 
@@ -109,14 +109,14 @@ def run_lock(run_dir: Path) -> Iterator[bool]:
 def train_config(spec: RunSpec, cfg: SweepConfig, precision: str, threads: int | None = None):
     """The run's TrainConfig: spec, the sweep's train overrides, its variant's, and the sweep's one
     precision (never `auto`, whose per-width rule would mix precisions inside the grid)."""
-    from slmscale.lm.train_config import TrainConfig
+    from slmscale.lm.config import TrainConfig
     train_cfg = TrainConfig(size=spec.size, tokens=spec.tokens, unique_tokens=spec.unique_tokens, seed=cfg.seed)
     train_cfg = apply_overrides(train_cfg, [*cfg.train, *spec.train, f"precision={precision}"])
     return apply_overrides(train_cfg, [f"threads={threads}"]) if threads else train_cfg
 
 
 def _evaluate(sweep_dir: Path, run_dir: Path, spec: RunSpec, cfg: SweepConfig, threads: int | None) -> None:
-    from slmscale.evaluate.eval_config import EvalConfig
+    from slmscale.evaluate.config import EvalConfig
     from slmscale.evaluate.evaluate import evaluate_run
     benchmarks = cfg.benchmarks if spec.modality == "audio" else cfg.text_benchmarks
     if not benchmarks:

@@ -27,6 +27,8 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
+from slmscale.units.hubert import HubertFrames, hubert_native_rate
+
 WINDOW_SECONDS = 0.025
 """Analysis window of mfcc/logmel (25 ms)."""
 HOP_SECONDS = 0.010
@@ -101,7 +103,6 @@ class FeatureSpec:
 def native_frame_rate(spec: FeatureSpec) -> int:
     """Frames per second of ``spec.kind`` before stacking; for hubert read from the model's config.json."""
     if spec.kind == "hubert":
-        from slmscale.units.hubert import hubert_native_rate
         return hubert_native_rate(spec.hubert_path, spec.sample_rate)
     return round(1.0 / HOP_SECONDS)
 
@@ -252,8 +253,6 @@ class MelFrontend:
 def build_extractor(spec: FeatureSpec, device: str = "cpu") -> FeatureExtractor:
     """The extractor for ``spec``; mfcc/logmel run on CPU, hubert on ``device``."""
     if spec.kind == "hubert":
-        # Imported here: transformers takes seconds to import and mfcc does not need it.
-        from slmscale.units.hubert import HubertFrames
         frames = HubertFrames(spec, device)
         return FeatureExtractor(spec, frames, frames.native_rate, frames.dim, frames.field, frames.stride)
     n_mels = MFCC_MEL_BANDS if spec.kind == "mfcc" else spec.n_mels

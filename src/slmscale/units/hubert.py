@@ -15,14 +15,32 @@ chunks most utterances are a single chunk.
 
 from __future__ import annotations
 
-import hashlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from slmscale.units.features import FeatureSpec
+from slmscale.files import content_hash_stream
+
+
+class HubertSpec(Protocol):
+    """What HuBERT frames are computed from: the fields of a feature spec (features.FeatureSpec) this
+    module reads. A protocol, so that features.py (which builds HuBERT extractors) depends on this
+    module and not the other way round."""
+
+    @property
+    def hubert_path(self) -> str: ...
+    @property
+    def layer(self) -> int: ...
+    @property
+    def chunk_seconds(self) -> float: ...
+    @property
+    def normalize_waveform(self) -> bool: ...
+    @property
+    def sample_rate(self) -> int: ...
 
 
 def conv_geometry(conv_kernel: tuple[int, ...], conv_stride: tuple[int, ...]) -> tuple[int, int]:
@@ -68,18 +86,19 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
 """The files of a save_pretrained directory that decide its features: config, weights, shard index."""
 
 
+def _weight_blocks(directory: Path) -> Iterator[bytes | str]:
+    """Each weight file's name (and a newline), then its bytes in blocks of 1 MiB, in name order."""
+    for file in sorted(f for f in directory.iterdir() if f.is_file() and f.suffix in WEIGHT_SUFFIXES):
+        yield f"{file.name}\n"
+        with open(file, "rb") as handle:
+            yield from iter(lambda: handle.read(1 << 20), b"")
+
+
 def weights_hash(path: str | Path) -> str:
     """A content hash of the model under `path` (config.json, weights and index files), so that a
     tokenizer names the weights it was trained on, not where they lay (a moved or copied model
     directory is the same model; other weights at the same path are not)."""
-    directory = model_dir(path)
-    digest = hashlib.sha256()
-    for file in sorted(f for f in directory.iterdir() if f.is_file() and f.suffix in WEIGHT_SUFFIXES):
-        digest.update(f"{file.name}\n".encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
+    return content_hash_stream(_weight_blocks(model_dir(path)))
 
 
 def load_hubert(path: str | Path, device: str = "cpu"):
@@ -115,7 +134,7 @@ def hubert_native_rate(path: str | Path, sample_rate: int) -> int:
 class HubertFrames:
     """samples → hidden_states[layer] frames [T, hidden] at the model's native rate."""
 
-    def __init__(self, spec: FeatureSpec, device: str = "cpu"):
+    def __init__(self, spec: HubertSpec, device: str = "cpu"):
         if not spec.chunk_seconds > 0:
             raise ValueError(f"chunk_seconds must be positive, got {spec.chunk_seconds}")
         model = load_hubert(spec.hubert_path, device)

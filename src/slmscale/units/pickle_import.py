@@ -17,7 +17,7 @@ per-utterance-normalised features to them gives silently wrong units.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +25,8 @@ import numpy as np
 from slmscale.config import to_dict
 from slmscale.files import StageError, check_output_dir, content_hash
 from slmscale.log import get_logger
-from slmscale.units.features import FeatureSpec
-from slmscale.units.tokenize import feature_dim
+from slmscale.units.config import ImportConfig
+from slmscale.units.extraction import feature_dim
 from slmscale.units.tokenizer import Tokenizer, load_tokenizer, resolved_spec, save_tokenizer
 
 log = get_logger(__name__)
@@ -36,15 +36,6 @@ REFUSAL = ("{path}: refusing to load a pickled k-means model without --trust-pic
            "(e.g. the textlesslib/TWIST release), then rerun with --trust-pickle (trust_pickle=True). The "
            "centroids are converted to safetensors, so this is needed only once. (.npy and .safetensors "
            "centroids need no such trust.)")
-
-
-@dataclass(frozen=True)
-class ImportConfig:
-    """How imported centroids are turned into a tokenizer dir."""
-    features: FeatureSpec = FeatureSpec(cmvn=False)
-    """The features the centroids were fitted on, which tokenize will compute (kind, HuBERT path and layer, frame rate, CMVN). CMVN is off by default, unlike `tokenizer train`: released quantizers (textlesslib, TWIST) were fitted on raw features. Set features.cmvn=true (--cmvn) only for centroids fitted on per-utterance-CMVN features, such as `tokenizer train` makes; CMVN here is per utterance, so its statistics come from each utterance at tokenize time and none are needed from the import. Checkpoints whose fairseq task normalised the waveform (HuBERT large/xlarge) also need features.normalize_waveform=true."""
-    dedup: bool = True
-    """Default for `slmscale tokenize`: collapse repeated units (durations kept beside them)."""
 
 
 def _checked_matrix(centers: object, path: Path, what: str) -> np.ndarray:

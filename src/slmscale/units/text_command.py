@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from slmscale.units.text_units import TextUnitsConfig, encode_benchmark, tokenize_text
+from slmscale.units.config import TextUnitsConfig
+from slmscale.units.text_units import encode_benchmark, tokenize_text
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

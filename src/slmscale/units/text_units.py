@@ -45,14 +45,16 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from slmscale.audio.manifest import SPLITS
 from slmscale.config import fingerprint, to_dict
-from slmscale.files import StageError, atomic_dir, check_output_dir, content_hash, mark_completed, write_json
+from slmscale.files import (StageError, atomic_dir, check_output_dir, content_hash, mark_completed, read_json,
+                            write_json)
 from slmscale.log import get_logger, progress
+from slmscale.units.config import TextUnitsConfig
 from slmscale.units.shards import ShardWriter, write_units_meta
 from slmscale.world.records import TextRecord, read_benchmark_lines, read_text_records
 
@@ -70,23 +72,6 @@ LENGTH_MARKS = "ːˑ"
 JOINED = ("aɪ", "aʊ", "eɪ", "oʊ", "ɔɪ", "tʃ", "dʒ")
 """Two-character IPA sequences that are one phoneme (diphthongs, affricates)."""
 WORD_BOUNDARY = " "
-
-
-@dataclass(frozen=True)
-class TextUnitsConfig:
-    alphabet: Literal["chars", "subwords", "phonemes"] = "chars"
-    """`chars`: lowercase letters, space, apostrophe; `subwords`: BPE pieces of that text (like text
-    LMs' tokens); `phonemes`: espeak-ng IPA phonemes."""
-    subword_vocab: int = 1000
-    """subwords only: BPE pieces learned on the train split (letters included)."""
-    seed: int = 0
-    """subwords only: seed of SentencePiece's trainer."""
-    punctuation: bool = False
-    """chars only: keep . , ! ? " as symbols (off: they become spaces, as speech has no marks)."""
-    word_boundaries: bool = False
-    """phonemes only: a space symbol between words (off, as in the de-risking phoneme topline)."""
-    voice: str = "en-us"
-    """phonemes only: the espeak-ng voice whose pronunciations are used."""
 
 
 @dataclass(frozen=True)
@@ -130,10 +115,10 @@ def read_vocab(path: str | Path) -> Vocab:
     if path.is_dir():
         path = path / VOCAB_FILE
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path)
         return Vocab(tuple(data["symbols"]), from_dict(TextUnitsConfig, data["config"]),
                      base64.b64decode(data.get("subword_model", "")))
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+    except (OSError, KeyError, TypeError, ValueError) as err:
         raise StageError(f"{path}: not a text units vocabulary ({err})") from None
 
 
@@ -247,7 +232,7 @@ def tokenize_text(text_jsonl: str | Path, out_dir: str | Path, cfg: TextUnitsCon
     stamp = f"{fingerprint(cfg)}:{source}"
     if check_output_dir(out_dir, stamp):
         log.info("%s is already complete; skipping", out_dir)
-        return json.loads((out_dir / "meta.json").read_text())
+        return read_json(out_dir / "meta.json")
     model = b""
     if cfg.alphabet == "subwords":
         model = train_subwords(["".join(char_symbols(r.text, False, r.where))
@@ -306,7 +291,7 @@ def encode_benchmark(benchmark_jsonl: str | Path, vocab_path: str | Path, out_di
     name = benchmark_jsonl.stem
     stamp = f"{vocab.fingerprint()}:{content_hash(benchmark_jsonl.read_bytes())}"
     if check_output_dir(out_dir, stamp):
-        return json.loads((out_dir / "meta.json").read_text())
+        return read_json(out_dir / "meta.json")
     to_symbols = symbolizer(vocab.config, vocab.model)
     with atomic_dir(out_dir) as tmp:
         writer = ShardWriter(tmp, name, eos_id=vocab.eos_id)

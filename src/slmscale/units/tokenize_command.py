@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from slmscale.audio.manifest import MANIFEST
     from slmscale.cli import build_config, show_config
     from slmscale.files import StageError
+    from slmscale.units.config import TokenizeConfig
     from slmscale.units.tokenize import tokenize_audio_folder, tokenize_corpus
-    from slmscale.units.tokenize_config import TokenizeConfig
 
     if args.show_config:
         return show_config(TokenizeConfig)

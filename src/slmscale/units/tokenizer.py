@@ -14,7 +14,6 @@ records exactly which tokenizer made it (`slmscale units check --tokenizer`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, replace
@@ -24,35 +23,21 @@ from typing import Any
 import numpy as np
 import yaml
 
+from slmscale.audio.manifest import MANIFEST, read_manifest
 from slmscale.config import ConfigError, fingerprint, from_dict, to_dict
 from slmscale.files import (StageError, atomic_dir, check_output_dir, content_hash, is_completed, mark_completed,
-                            ordinary_permissions, write_json)
+                            ordinary_permissions, read_json, write_json)
 from slmscale.log import get_logger
+from slmscale.units.config import TokenizerConfig
+from slmscale.units.extraction import corpus_items, extract
 from slmscale.units.features import FeatureSpec, with_frame_rate
+from slmscale.units.hubert import weights_hash
 from slmscale.units.kmeans import sample_frames, train_kmeans
 
 log = get_logger(__name__)
 
 TOKENIZER_JSON = "tokenizer.json"
 CENTROIDS = "centroids.safetensors"
-
-
-@dataclass(frozen=True)
-class TokenizerConfig:
-    features: FeatureSpec = FeatureSpec()
-    """The frame features clustered (kind mfcc|logmel|hubert, frame rate, CMVN, HuBERT path and layer)."""
-    k: int = 200
-    """Number of k-means clusters = speech units (docs/DESIGN.md §5.2: k=200 beat k=50 on minimal pairs)."""
-    frames_sample: int = 300_000
-    """Frames drawn at random (with `seed`) from the train split to fit k-means on."""
-    kmeans_iterations: int = 25
-    """Lloyd iterations of k-means."""
-    seed: int = 0
-    """Seed of the utterance order, the frame sample and the k-means initialisation."""
-    dedup: bool = True
-    """Default for `slmscale tokenize`: collapse repeated units (durations kept beside them)."""
-    workers: int = 0
-    """Feature-extraction processes (0 = one per core). Does not change the output."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +84,6 @@ def tokenizer_fingerprint(spec: FeatureSpec, centroids: np.ndarray, hubert_weigh
 def _hubert_weights(spec: FeatureSpec) -> str:
     if spec.kind != "hubert":
         return ""
-    from slmscale.units.hubert import weights_hash
     try:
         return weights_hash(spec.hubert_path)
     except (OSError, ValueError) as err:
@@ -155,10 +139,10 @@ def load_tokenizer(tokenizer_dir: str | Path, hubert_path: str | Path | None = N
     if not desc_path.is_file() or not is_completed(tokenizer_dir):
         raise StageError(f"{tokenizer_dir}: not a (complete) tokenizer dir (needs {TOKENIZER_JSON} and .completed)")
     try:
-        desc = json.loads(desc_path.read_text())
+        desc = read_json(desc_path)
         spec = from_dict(FeatureSpec, desc["features"])
         centroids = load_file(str(centroid_path))["centroids"]
-    except (json.JSONDecodeError, KeyError, ConfigError, OSError, SafetensorError) as err:
+    except (KeyError, ConfigError, OSError, SafetensorError) as err:
         raise StageError(f"{tokenizer_dir}: unreadable tokenizer ({type(err).__name__}: {err})") from err
     k = desc.get("k")
     if centroids.ndim != 2 or centroids.shape[0] != k or desc.get("eos_id") != k or desc.get("vocab_size") != k + 2:
@@ -186,7 +170,6 @@ def _moved_hubert(spec: FeatureSpec, weights: str, path: Path, desc_path: Path) 
     if not weights:
         raise StageError(f"{desc_path}: written before tokenizers recorded their HuBERT weights; it cannot check "
                          f"that {path} holds them (retrain it, or put the model back at {spec.hubert_path})")
-    from slmscale.units.hubert import weights_hash
     try:
         found = weights_hash(path)
     except (OSError, ValueError) as err:
@@ -200,22 +183,17 @@ def _moved_hubert(spec: FeatureSpec, weights: str, path: Path, desc_path: Path) 
 def train_tokenizer(corpus_dir: str | Path, out_dir: str | Path,
                     config: TokenizerConfig = TokenizerConfig()) -> Tokenizer:
     """Fit k-means on a seeded random sample of the train split's frames; write the tokenizer dir."""
-    from slmscale.audio.manifest import read_manifest
-    from slmscale.units.tokenize import corpus_items, extract
-
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     config = replace(config, features=resolved_spec(config.features))
     items = [item for item in corpus_items(corpus_dir, config.features.sample_rate) if item.split == "train"]
     if not items:
         raise StageError(f"{corpus_dir}: no train utterances to fit the tokenizer on")
-    manifest_hash = hashlib.sha256("".join(f"{u.id}\t{u.path}\n" for u in read_manifest(corpus_dir)).encode())
+    manifest_hash = content_hash("".join(f"{u.id}\t{u.path}\n" for u in read_manifest(corpus_dir)))
     stage_config = {**to_dict(config), "workers": 0}  # workers do not change the output
-    stage_fp = fingerprint(stage_config) + manifest_hash.hexdigest()[:8]
+    stage_fp = fingerprint(stage_config) + manifest_hash[:8]
     if check_output_dir(out_dir, stage_fp):
         log.info("%s is already complete; skipping", out_dir)
         return load_tokenizer(out_dir)
-    if config.k < 1 or config.k + 2 > 65536:
-        raise StageError(f"k={config.k}: must lie in [1, 65534] (units are stored as uint16 with EOS and PAD)")
     start = time.time()
     # A seeded shuffle of the train utterances; features are extracted until the
     # sample is covered twice over, so a large corpus is not featurized whole.
@@ -252,11 +230,9 @@ def training_corpus(tokenizer_dir: str | Path) -> tuple[str | None, Path | None]
     directory of `tokenizer train`, which is not recorded. It was most likely where --out was
     given from, so the tokenizer dir and its ancestors are tried (nearest first), then the
     current directory; the first that holds a corpus manifest wins."""
-    from slmscale.audio.manifest import MANIFEST
-
     tokenizer_dir = Path(tokenizer_dir)
     try:
-        recorded = json.loads((tokenizer_dir / TOKENIZER_JSON).read_text()).get("trained_on", {}).get("corpus")
+        recorded = read_json(tokenizer_dir / TOKENIZER_JSON).get("trained_on", {}).get("corpus")
     except (OSError, ValueError, AttributeError) as err:
         raise StageError(f"{tokenizer_dir / TOKENIZER_JSON}: unreadable ({type(err).__name__}: {err})") from err
     if not recorded or not isinstance(recorded, str):

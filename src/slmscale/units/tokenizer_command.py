@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     from slmscale.files import StageError
 
     if args.action == "train":
-        from slmscale.units.tokenizer import TokenizerConfig, train_tokenizer
+        from slmscale.units.config import TokenizerConfig
+        from slmscale.units.tokenizer import train_tokenizer
         if args.show_config:
             return show_config(TokenizerConfig)
         if args.corpus is None or args.out is None:
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         config = build_config(TokenizerConfig, args, {**FEATURE_FLAGS, "k": "k", "workers": "workers"})
         print(_describe(train_tokenizer(args.corpus, args.out, config)))
         return 0
-    from slmscale.units.pickle_import import ImportConfig, import_kmeans
+    from slmscale.units.config import ImportConfig
+    from slmscale.units.pickle_import import import_kmeans
     if args.show_config:
         return show_config(ImportConfig)
     if args.file is None or args.out is None:

@@ -35,7 +35,6 @@ import io
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +42,10 @@ import numpy as np
 import yaml
 
 from slmscale.config import fingerprint, to_dict
-from slmscale.files import (MARKER, StageError, atomic_dir, check_output_dir, content_hash, mark_completed, read_marker,
-                            write_json)
+from slmscale.files import (MARKER, StageError, atomic_dir, check_output_dir, content_hash, mark_completed, read_json,
+                            read_marker, write_json)
 from slmscale.log import get_logger, progress
+from slmscale.units.config import UnigramConfig
 from slmscale.units.shards import (ShardWriter, check_units_dir, open_split, read_meta,
                                    unit_diagnostics, write_units_meta)
 
@@ -53,23 +53,6 @@ log = get_logger(__name__)
 
 MODEL_FILE = "unigram.model"
 INFO_FILE = "unigram.json"
-
-
-@dataclass(frozen=True)
-class UnigramConfig:
-    vocab_size: int = 5000
-    """Number of sentencepiece pieces V (the paper used 5000); encoded ids are 0..V-1,
-    then EOS = V and PAD = V+1. Must exceed the number of source units + 1 (<unk>)."""
-    train_split: str = "train"
-    """Split of the units dir the model is trained on."""
-    max_piece_length: int = 16
-    """Longest piece, in units (sentencepiece's max_sentencepiece_length)."""
-    seed_pieces: int = 1_000_000
-    """Candidate pieces taken from the suffix array before EM pruning (seed_sentencepiece_size)."""
-    threads: int = 1
-    """Trainer threads; 1 keeps training bit-for-bit reproducible (EM sums in a fixed order)."""
-    seed: int = 0
-    """Seed of sentencepiece's random generator."""
 
 
 def _usable(codepoint: int) -> bool:
@@ -137,7 +120,7 @@ class UnigramModel:
         if not info_path.is_file() or not (self.dir / MODEL_FILE).is_file():
             raise StageError(f"{self.dir}: not a unigram model dir (needs {MODEL_FILE} and {INFO_FILE}; "
                              "make one with `slmscale unigram train`)")
-        self.info = json.loads(info_path.read_text())
+        self.info = read_json(info_path)
         self.processor = spm.SentencePieceProcessor(model_file=str(self.dir / MODEL_FILE))
         self.vocab_size = int(self.processor.get_piece_size())
         self.source_units = int(self.info["source"]["units"])
@@ -187,8 +170,6 @@ def train_unigram(units_dir: str | Path, out_dir: str | Path, cfg: UnigramConfig
     if cfg.vocab_size <= k + 1:
         raise StageError(f"--vocab-size {cfg.vocab_size} must exceed the {k} source units + 1 (<unk>): "
                          "every unit is a piece of its own")
-    if cfg.max_piece_length < 1 or cfg.threads < 1:
-        raise StageError("max_piece_length and threads must be at least 1")
     source = {"dir": str(Path(units_dir).resolve()), "units": k, "fingerprint": units_fingerprint(units_dir),
               "tokenizer": _tokenizer_id(meta), "split": cfg.train_split}
     stamp = fingerprint(cfg) + ":" + source["fingerprint"]

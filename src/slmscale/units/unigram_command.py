@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from slmscale.units.unigram import UnigramConfig, encode_units, train_unigram
+from slmscale.units.config import UnigramConfig
+from slmscale.units.unigram import encode_units, train_unigram
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -36,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from slmscale.cli import build_config, show_config
     from slmscale.files import StageError
-    from slmscale.lm.generate import SamplingConfig
+    from slmscale.lm.config import SamplingConfig
     from slmscale.vocoder.speech_continuation import generate_speech
 
     if args.show_config:

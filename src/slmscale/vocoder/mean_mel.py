@@ -19,7 +19,6 @@ Griffin-Lim (`mel.py`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,9 @@ import numpy as np
 
 from slmscale.config import fingerprint, to_dict
 from slmscale.files import (StageError, atomic_dir, check_output_dir, is_completed, mark_completed,
-                            ordinary_permissions, write_json)
+                            ordinary_permissions, read_json, write_json)
 from slmscale.log import get_logger
+from slmscale.vocoder.config import VocoderConfig
 from slmscale.vocoder.mel import MelSpec, griffin_lim, log_mel, mel_spec_from_dict
 
 log = get_logger(__name__)
@@ -37,27 +37,6 @@ log = get_logger(__name__)
 KIND = "mean-mel"
 INFO = "vocoder.json"
 WEIGHTS = "vocoder.safetensors"
-
-
-@dataclass(frozen=True)
-class VocoderConfig:
-    mel: MelSpec = MelSpec()
-    """Log-mel analysis (window, hop and bands) of the stored spectra."""
-    split: str = "train"
-    """Corpus split to learn from (the tokenizer's own training split)."""
-    max_seconds: float = 900.0
-    """Audio seconds used at most, from a seeded shuffle of the split: 15 minutes give
-    thousands of frames per unit at k = 200, and take seconds."""
-    seed: int = 0
-    """Seed of the utterance shuffle."""
-    griffin_lim_iterations: int = 32
-    """Griffin-Lim iterations at decoding (32: librosa's default, past which the
-    spectral convergence of our mean spectra hardly improves)."""
-    smoothing_frames: int = 3
-    """Width of the moving average over mel frames at decoding: softens the steps between
-    units (3 = 30 ms); 1 disables it."""
-    workers: int = 0
-    """Feature-extraction processes (0 = one per core). Does not change the output."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +117,7 @@ def _collect(corpus_dir: Path, tokenizer_dir: Path, cfg: VocoderConfig, mel_per_
     """Sums of log-mel frames per (unit, position) and run lengths per unit over the sample."""
     from slmscale.audio.io import load_audio
     from slmscale.units.dedup import dedup
-    from slmscale.units.tokenize import corpus_items, extract
+    from slmscale.units.extraction import corpus_items, extract
     from slmscale.units.tokenizer import load_tokenizer
 
     tok = load_tokenizer(tokenizer_dir)
@@ -186,8 +165,6 @@ def train_vocoder(corpus_dir: str | Path, tokenizer_dir: str | Path, out_dir: st
 
     corpus_dir, tokenizer_dir, out_dir = Path(corpus_dir), Path(tokenizer_dir), Path(out_dir)
     tok = load_tokenizer(tokenizer_dir)
-    if cfg.griffin_lim_iterations < 1 or cfg.smoothing_frames < 1 or cfg.max_seconds <= 0:
-        raise StageError("griffin_lim_iterations and smoothing_frames must be >= 1 and max_seconds > 0")
     mel_hops = cfg.mel.frame_rate / tok.spec.frame_rate
     if cfg.mel.frame_rate != 100 or mel_hops != int(mel_hops):
         raise StageError(f"mel hop {cfg.mel.hop} at {cfg.mel.sample_rate} Hz ({cfg.mel.frame_rate:g} frames/s) "
@@ -237,12 +214,12 @@ def load_mean_mel(vocoder_dir: str | Path) -> MeanMelVocoder:
     if not (vocoder_dir / INFO).is_file() or not is_completed(vocoder_dir):
         raise StageError(f"{vocoder_dir}: not a (complete) vocoder dir (needs {INFO} and .completed)")
     try:
-        info = json.loads((vocoder_dir / INFO).read_text())
+        info = read_json(vocoder_dir / INFO)
         tensors = load_file(str(vocoder_dir / WEIGHTS))
         mel, mean, std = tensors["mel"], tensors["duration_mean"], tensors["duration_std"]
         k, per_unit = int(info["k"]), int(info["mel_frames_per_unit"])
         spec = mel_spec_from_dict(info["mel"], str(vocoder_dir / INFO))
-    except (json.JSONDecodeError, KeyError, OSError, SafetensorError, TypeError, ValueError) as err:
+    except (KeyError, OSError, SafetensorError, TypeError, ValueError) as err:
         raise StageError(f"{vocoder_dir}: unreadable vocoder ({type(err).__name__}: {err})") from err
     missing = [key for key in ("tokenizer_fingerprint", "frame_rate", "griffin_lim_iterations", "smoothing_frames")
                if key not in info]

@@ -35,7 +35,8 @@ import torch
 from slmscale.audio.io import SAMPLE_RATE, AudioError, LoadedAudio, load_audio, write_wav
 from slmscale.evaluate.inputs import RunVocabulary, completed_record, default_cache_dir, run_vocabulary
 from slmscale.files import StageError, is_completed, write_json
-from slmscale.lm.generate import SamplingConfig, sample
+from slmscale.lm.config import SamplingConfig
+from slmscale.lm.generate import sample
 from slmscale.log import get_logger
 from slmscale.vocoder.load import Vocoder, check_vocoder, load_vocoder
 
@@ -96,8 +97,8 @@ def load_prompt(path: str | Path, total: int, seconds: float) -> LoadedAudio:
 def tokenize_prompt(audio: LoadedAudio, path: str | Path, tokenizer_dir: Path, dedup: bool) -> PromptUnits:
     """The prompt's samples and units, through the tokenizer's own extractor and assignment."""
     from slmscale.units.dedup import dedup as collapse
+    from slmscale.units.extraction import checked_extractor
     from slmscale.units.kmeans import Assigner
-    from slmscale.units.tokenize import checked_extractor
     from slmscale.units.tokenizer import load_tokenizer
 
     tok = load_tokenizer(tokenizer_dir)
@@ -128,7 +129,8 @@ def default_vocoder_plan(tokenizer_dir: Path, cache_dir: Path | None = None) -> 
 
 def default_vocoder(tokenizer_dir: Path, cache_dir: Path | None = None) -> tuple[Vocoder, Path]:
     """The mean-mel vocoder learned from the tokenizer's own training corpus, cached per tokenizer."""
-    from slmscale.vocoder.mean_mel import VocoderConfig, load_mean_mel, train_vocoder
+    from slmscale.vocoder.config import VocoderConfig
+    from slmscale.vocoder.mean_mel import load_mean_mel, train_vocoder
 
     out, corpus = default_vocoder_plan(tokenizer_dir, cache_dir)
     if corpus is None:
@@ -196,10 +198,6 @@ def generate_speech(run_dir: str | Path, out_wav: str | Path, seconds: float, pr
     run_dir = Path(run_dir)
     if not seconds > 0:
         raise StageError(f"--seconds must be positive, got {seconds}")
-    if (sampling.top_k is not None and sampling.top_k < 1) or (
-            sampling.top_p is not None and not 0 < sampling.top_p <= 1) or sampling.temperature < 0:
-        raise StageError(f"sampling needs temperature >= 0, top_k >= 1 and 0 < top_p <= 1, got "
-                         f"{sampling.temperature}, {sampling.top_k}, {sampling.top_p}")
     out_wav = check_output(out_wav, "--out")
     if units_out is not None and check_output(units_out, "--units-out").resolve() == out_wav.resolve():
         raise StageError(f"--units-out {units_out} is the --out file; name another file")

@@ -25,7 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slmscale.vocoder.mean_mel import VocoderConfig, train_vocoder
+    from slmscale.vocoder.config import VocoderConfig
+    from slmscale.vocoder.mean_mel import train_vocoder
     if args.show_config:
         return show_config(VocoderConfig)
     if not (args.corpus and args.tokenizer and args.out):

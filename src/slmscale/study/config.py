@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slmscale.audio.synth_config import SynthConfig
-from slmscale.scaling.fit_config import FitConfig
-from slmscale.sweep.sweep_config import Grid, SweepConfig, Variant
-from slmscale.units.text_units import TextUnitsConfig
-from slmscale.units.tokenizer import TokenizerConfig
-from slmscale.units.unigram import UnigramConfig
+from slmscale.audio.config import SynthConfig
+from slmscale.config import ConfigError
+from slmscale.lm.config import TrainConfig
+from slmscale.scaling.config import FitConfig
+from slmscale.sweep.config import Grid, SweepConfig, Variant, check_overrides
+from slmscale.units.config import TextUnitsConfig, TokenizerConfig, UnigramConfig
 from slmscale.world.config import WorldConfig
 
 STUDY_VARIANTS = ("raw", "stories", "sentences", "unigram", "text")
@@ -68,7 +68,6 @@ class StudyFitConfig:
 
     def fixed(self) -> dict[str, float]:
         """`fix` parsed and checked as `slmscale fit` checks it (ConfigError naming the item)."""
-        from slmscale.config import ConfigError
         from slmscale.scaling.chinchilla import free_parameters
         cfg = FitConfig(delta=self.delta, tie_alpha_beta=self.tie_alpha_beta, fix=self.fix,
                         bootstrap=self.bootstrap, seed=self.seed)
@@ -118,7 +117,5 @@ class StudyConfig:
     """Fit settings of the report's laws, used by every fit the report makes."""
 
     def __post_init__(self) -> None:
-        from slmscale.lm.train_config import TrainConfig
-        from slmscale.sweep.sweep_config import check_overrides
         for name in ("text_train", "unigram_train"):  # a typo fails here, not in every run of the variant
             check_overrides(name, TrainConfig, getattr(self, name))

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from slmscale.config import ConfigError
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -40,7 +42,6 @@ class EvalConfig:
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
 
     def __post_init__(self) -> None:
-        from slmscale.config import ConfigError
         for name, low in (("tokens_per_batch", 2), ("threads", 0), ("workers", 0), ("ngram_order", 0),
                           ("bootstrap", 10)):
             if getattr(self, name) < low:

@@ -19,8 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slmscale.study import run_study
-    from slmscale.study_config import StudyConfig
+    from slmscale.study.config import StudyConfig
+    from slmscale.study.study import run_study
     if args.show_config:
         return show_config(StudyConfig)
     if not args.out:

@@ -1,10 +1,13 @@
-"""The trainer's config: one run of one model size on one token budget."""
+"""The configs of the LM stages: the trainer's (one run of one model size on one token budget) and
+the sampling of `slmscale generate`."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import Literal, Optional
+
+from slmscale.config import ConfigError
 
 # A run whose plan repeats its data more often than this is refused (lm.plan.RunPlan.check_epochs)
 # unless the caller raises the limit (`train --max-epochs`): `--tokens 1e15` on a small units dir
@@ -89,7 +92,6 @@ class TrainConfig:
         # Checked here, where every caller (the command, a sweep, a study) builds the config, not where
         # a value is used: there `threads=-1` was a traceback from torch.set_num_threads, and `lr=0`,
         # `threads=0` or `context=0` silently meant the default (the trainer reads `x or default`).
-        from slmscale.config import ConfigError
         if self.tokens < 0:  # 0 is the unset default; plan_run refuses it with the same words
             raise ConfigError(f"tokens: the training budget D must be positive, got {self.tokens}")
         for key in ("unique_tokens", "context", "tokens_per_update", "micro_batch_size", "threads",
@@ -122,3 +124,21 @@ class TrainConfig:
         for key in ("train_split", "valid_split", "test_split"):
             if not getattr(self, key):
                 raise ConfigError(f"{key}: must name a split of the units dir, got an empty name")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    temperature: float = 1.0
+    """Softmax temperature; 0 = greedy (argmax)."""
+    top_k: int | None = None
+    """Sample among the k most likely tokens only; none = all."""
+    top_p: float | None = None
+    """Nucleus sampling: the smallest set of tokens whose probability reaches p; none = all."""
+    seed: int = 0
+    """Seed of the sampling generator: the same seed and prompt give the same units."""
+
+    def __post_init__(self) -> None:
+        if (self.top_k is not None and self.top_k < 1) or (
+                self.top_p is not None and not 0 < self.top_p <= 1) or self.temperature < 0:
+            raise ConfigError(f"sampling needs temperature >= 0, top_k >= 1 and 0 < top_p <= 1, got "
+                              f"{self.temperature}, {self.top_k}, {self.top_p}")

@@ -24,8 +24,8 @@ from slmscale.config import ConfigError, fingerprint, to_dict
 from slmscale.files import MARKER, content_hash, is_completed, mark_completed, write_json, write_text
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now
-from slmscale.study_config import STUDY_VARIANTS, StudyConfig
-from slmscale.sweep.sweep_config import Variant
+from slmscale.study.config import STUDY_VARIANTS, StudyConfig
+from slmscale.sweep.config import Variant
 from slmscale.world.config import world_dict
 
 log = get_logger(__name__)

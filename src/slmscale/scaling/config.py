@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from slmscale.config import ConfigError
+
 Law = Literal["chinchilla", "data-constrained", "kaplan", "isoflop", "downstream"]
 READS = {
     "chinchilla": {"delta", "fix", "tie_alpha_beta", "bootstrap", "seed", "extrapolate_below"},
@@ -47,7 +49,6 @@ class FitConfig:
     """downstream: "pythia" adds the text models' exponent and the speech-vs-text comparison."""
 
     def __post_init__(self) -> None:
-        from slmscale.config import ConfigError
         if self.delta <= 0:
             raise ConfigError(f"delta={self.delta} must be > 0")
         for name in ("bootstrap", "drop_highest_loss"):
@@ -64,7 +65,6 @@ class FitConfig:
 
     def fixed(self) -> dict[str, float]:
         """`fix` parsed; a malformed item is a ConfigError naming it."""
-        from slmscale.config import ConfigError
         out: dict[str, float] = {}
         for item in filter(None, (part.strip() for part in self.fix.split(","))):
             name, _, value = item.partition("=")

@@ -14,11 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from slmscale.config import ConfigError, apply_overrides
+from slmscale.evaluate.config import EvalConfig
+from slmscale.lm.config import TrainConfig
+
 
 def check_overrides(where: str, cls: type, overrides: tuple[str, ...]) -> None:
     """Apply `overrides` to a default `cls` as a worker later applies them to its run's config: an
     unknown key or a bad value is a ConfigError naming `where` and the key, raised now."""
-    from slmscale.config import ConfigError, apply_overrides
     try:
         apply_overrides(cls(), overrides)
     except ConfigError as err:
@@ -42,8 +45,6 @@ class Variant:
     take a few dozen updates). Not `precision`: a sweep trains every run in one."""
 
     def __post_init__(self) -> None:
-        from slmscale.config import ConfigError
-        from slmscale.lm.train_config import TrainConfig
         if any(item.split("=", 1)[0].strip() == "precision" for item in self.train):
             raise ConfigError(f"variants ({self.name}).train: precision is chosen once per sweep; set it in the "
                               "sweep's `train`")
@@ -118,7 +119,5 @@ class SweepConfig:
     """The Slurm launcher's resources."""
 
     def __post_init__(self) -> None:
-        from slmscale.evaluate.eval_config import EvalConfig
-        from slmscale.lm.train_config import TrainConfig
         check_overrides("train", TrainConfig, self.train)
         check_overrides("eval", EvalConfig, self.eval)

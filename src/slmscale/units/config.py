@@ -1,0 +1,105 @@
+"""The configs of the units stages: `tokenizer train` and `tokenizer import-kmeans` (a feature spec
+plus k-means), `tokenize` (audio to units), `unigram train` and the text arm (`tokenize-text`).
+
+`tokenize`'s keys do not change the units, which the tokenizer fixes: they choose only how its
+units are stored (`dedup`) and how the stage runs, which is why `tokenize_corpus` takes them as
+plain arguments and the study passes its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from slmscale.config import ConfigError
+from slmscale.units.features import FeatureSpec
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    features: FeatureSpec = FeatureSpec()
+    """The frame features clustered (kind mfcc|logmel|hubert, frame rate, CMVN, HuBERT path and layer)."""
+    k: int = 200
+    """Number of k-means clusters = speech units (docs/DESIGN.md §5.2: k=200 beat k=50 on minimal pairs)."""
+    frames_sample: int = 300_000
+    """Frames drawn at random (with `seed`) from the train split to fit k-means on."""
+    kmeans_iterations: int = 25
+    """Lloyd iterations of k-means."""
+    seed: int = 0
+    """Seed of the utterance order, the frame sample and the k-means initialisation."""
+    dedup: bool = True
+    """Default for `slmscale tokenize`: collapse repeated units (durations kept beside them)."""
+    workers: int = 0
+    """Feature-extraction processes (0 = one per core). Does not change the output."""
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.k + 2 > 65536:
+            raise ConfigError(f"k={self.k}: must lie in [1, 65534] (units are stored as uint16 with EOS and PAD)")
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    """How imported centroids are turned into a tokenizer dir."""
+    features: FeatureSpec = FeatureSpec(cmvn=False)
+    """The features the centroids were fitted on, which tokenize will compute (kind, HuBERT path and layer, frame rate, CMVN). CMVN is off by default, unlike `tokenizer train`: released quantizers (textlesslib, TWIST) were fitted on raw features. Set features.cmvn=true (--cmvn) only for centroids fitted on per-utterance-CMVN features, such as `tokenizer train` makes; CMVN here is per utterance, so its statistics come from each utterance at tokenize time and none are needed from the import. Checkpoints whose fairseq task normalised the waveform (HuBERT large/xlarge) also need features.normalize_waveform=true."""
+    dedup: bool = True
+    """Default for `slmscale tokenize`: collapse repeated units (durations kept beside them)."""
+
+
+@dataclass(frozen=True)
+class TokenizeConfig:
+    """How `slmscale tokenize` turns audio into a units dir."""
+    dedup: Optional[bool] = None
+    """Collapse runs of a repeated unit into one (their lengths kept in .dur); null = the tokenizer's
+    own setting (tokenizer.json `dedup`). `--no-dedup` sets false."""
+    skip_bad: bool = False
+    """Leave out unreadable or empty audio files (listed in meta.json `skipped`) instead of stopping."""
+    workers: int = 0
+    """Feature-extraction processes; 0 = one per CPU core."""
+    hubert_path: Optional[str] = None
+    """Where the tokenizer's HuBERT model lies now, if it moved since the tokenizer was made (checked
+    to be the same weights, so the units do not change); null = where the tokenizer recorded it."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ConfigError(f"workers: value {self.workers!r} must be >= 0 (0 = one per core)")
+        if self.hubert_path == "":
+            raise ConfigError("hubert_path: value '' names no directory; leave it null to use the tokenizer's")
+
+
+@dataclass(frozen=True)
+class TextUnitsConfig:
+    alphabet: Literal["chars", "subwords", "phonemes"] = "chars"
+    """`chars`: lowercase letters, space, apostrophe; `subwords`: BPE pieces of that text (like text
+    LMs' tokens); `phonemes`: espeak-ng IPA phonemes."""
+    subword_vocab: int = 1000
+    """subwords only: BPE pieces learned on the train split (letters included)."""
+    seed: int = 0
+    """subwords only: seed of SentencePiece's trainer."""
+    punctuation: bool = False
+    """chars only: keep . , ! ? " as symbols (off: they become spaces, as speech has no marks)."""
+    word_boundaries: bool = False
+    """phonemes only: a space symbol between words (off, as in the de-risking phoneme topline)."""
+    voice: str = "en-us"
+    """phonemes only: the espeak-ng voice whose pronunciations are used."""
+
+
+@dataclass(frozen=True)
+class UnigramConfig:
+    vocab_size: int = 5000
+    """Number of sentencepiece pieces V (the paper used 5000); encoded ids are 0..V-1,
+    then EOS = V and PAD = V+1. Must exceed the number of source units + 1 (<unk>)."""
+    train_split: str = "train"
+    """Split of the units dir the model is trained on."""
+    max_piece_length: int = 16
+    """Longest piece, in units (sentencepiece's max_sentencepiece_length)."""
+    seed_pieces: int = 1_000_000
+    """Candidate pieces taken from the suffix array before EM pruning (seed_sentencepiece_size)."""
+    threads: int = 1
+    """Trainer threads; 1 keeps training bit-for-bit reproducible (EM sums in a fixed order)."""
+    seed: int = 0
+    """Seed of sentencepiece's random generator."""
+
+    def __post_init__(self) -> None:
+        if self.max_piece_length < 1 or self.threads < 1:
+            raise ConfigError("max_piece_length and threads must be at least 1")
