@@ -185,7 +185,7 @@ def test_text_only_records(micro_dir):
     records = read_text_records(out / "text.jsonl")
     assert sum(not r.spoken for r in records) == 60 and sum(r.spoken for r in records) == len(plain)
     with pytest.raises(ConfigError, match="text_only_stories"):
-        WorldConfig(text_only_stories=-1).validate()
+        WorldConfig(text_only_stories=-1)
 
 
 def test_sentence_records_mix_sentences_of_different_stories():
@@ -236,17 +236,16 @@ def test_rerun_skips_and_another_config_is_an_error(micro_dir):
 
 def test_config_validation():
     with pytest.raises(ConfigError, match="syntax_pairs_per_subtype"):
-        WorldConfig(syntax_pairs_per_subtype=3).validate()
+        WorldConfig(syntax_pairs_per_subtype=3)
     with pytest.raises(ConfigError, match="test_fraction"):
-        WorldConfig(valid_fraction=0.5, test_fraction=0.5).validate()
+        WorldConfig(valid_fraction=0.5, test_fraction=0.5)
     with pytest.raises(ConfigError, match="stories"):
-        make_world(WorldConfig(stories=0))
+        WorldConfig(stories=0)
 
 
 @pytest.mark.parametrize("name", ["default.yaml", "tiny.yaml"])
 def test_committed_configs_load(name):
     config = load_config(WorldConfig, ROOT / "configs" / "world" / name)
-    config.validate()
     if name == "default.yaml":
         assert config.stories == 2500 and config.seed == 0 and config == WorldConfig()
 

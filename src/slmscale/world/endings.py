@@ -90,8 +90,6 @@ def _obj(f: Facts) -> str:
     return f"{f.obj_adj} {f.obj.sg}" if f.obj_adj else f.obj.sg
 
 
-OBJECT_PLOTS = ("lost_object", "want_object", "broken_object", "make_toy", "trip")
-
 ENDINGS: tuple[Ending, ...] = (
     Ending("thank_and_hug",
            lambda f: sentence(f.hero.subj, "thanked", f.helper.name, "and hugged", f.hero.poss, _obj(f)),
