@@ -38,6 +38,7 @@ from slmscale.audio.import_common import (
 from slmscale.audio.manifest import SPLITS
 from slmscale.files import StageError, atomic_file
 from slmscale.log import get_logger
+from slmscale.world.records import TextRecord
 
 IMPORTER = "tinystories"
 TEXT = "text.jsonl"
@@ -176,7 +177,7 @@ def import_tinystories(path: str | Path, out: str | Path, cfg: TinyStoriesImport
                 story_id = f"{prefix}-{index:07d}"
                 split = cfg.split or split_of(index, cfg.seed, cfg.split_fractions)
                 found.add(story_id, text, split)
-                yield {"id": story_id, "text": text, "kind": "story", "split": split}
+                yield TextRecord(story_id, text, "story", split).to_row()  # text.jsonl's schema: world/records.py
                 if cfg.limit is not None and found.kept >= cfg.limit:
                     return
         if found.kept == 0:  # raised inside the writer, so no text.jsonl is left behind
