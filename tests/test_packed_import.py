@@ -141,7 +141,8 @@ def test_a_damaged_shard_is_a_one_line_error_naming_the_file(tmp_path, capsys, d
 def test_shards_of_other_units_or_repeated_ids_are_refused(tmp_path):
     src = make_packed_dir(tmp_path / "packed", shards=1, per_shard=10)
     write_packed_shard(src / "shard-00001", random_utterances(10, 30, np.random.default_rng(1)), k=30)
-    with pytest.raises(StageError, match="shard-00001/meta.json: preprocessing eos_token is 30, but shard-00000 has 500: the shards hold different units"):
+    with pytest.raises(StageError, match="shard-00001/meta.json: preprocessing eos_token is 30, but shard-00000 "
+                                         "has 500: the shards hold different units"):
         import_packed(src, tmp_path / "units", SPLIT)
     shutil.rmtree(src / "shard-00001")
     shutil.copytree(src / "shard-00000", src / "shard-00001")

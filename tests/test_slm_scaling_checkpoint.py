@@ -207,7 +207,8 @@ def _edited(path, model_args: dict | None = None, **top):
     (lambda p: write_native_checkpoint(p, rope_theta=5e5), "unknown model_args key 'rope_theta'"),
     (lambda p: write_native_checkpoint(p, vocab_size=30), "vocab_size 30, but .*meta.json has vocab_size 26"),
     (lambda p: _edited(p, {"hidden_dim": 64}),
-     r"tensor 'layers.0.feed_forward.w1.weight' is torch.float32 \(96, 32\); config.json's model_args need .*\(64, 32\)"),
+     r"tensor 'layers.0.feed_forward.w1.weight' is torch.float32 \(96, 32\); config.json's model_args need "
+     r".*\(64, 32\)"),
     (lambda p: _edited(p, format_version=2), "config.json: format_version is 2; only version 1"),
     (lambda p: _edited(p, model_type="llama"), "model_type is 'llama', not 'slm'"),
     (lambda p: (write_native_checkpoint(p), (p / "model.safetensors").unlink()), "no model.safetensors or"),

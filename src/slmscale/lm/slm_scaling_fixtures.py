@@ -41,13 +41,11 @@ def native_tensors(args: dict[str, Any], seed: int = 0, untied_head: bool = Fals
 
     tensors = {"tok_embeddings.weight": normal(args["vocab_size"], dim, std=0.5)}
     for layer in range(args["n_layers"]):
-        prefix = f"layers.{layer}."
-        tensors.update({prefix + "attention.wq.weight": normal(dim, dim), prefix + "attention.wk.weight": normal(kv, dim),
-                        prefix + "attention.wv.weight": normal(kv, dim), prefix + "attention.wo.weight": normal(dim, dim),
-                        prefix + "feed_forward.w1.weight": normal(hidden, dim),
-                        prefix + "feed_forward.w2.weight": normal(dim, hidden),
-                        prefix + "feed_forward.w3.weight": normal(hidden, dim),
-                        prefix + "attention_norm.weight": 1 + normal(dim), prefix + "ffn_norm.weight": 1 + normal(dim)})
+        sizes = {"attention.wq": (dim, dim), "attention.wk": (kv, dim), "attention.wv": (kv, dim),
+                 "attention.wo": (dim, dim), "feed_forward.w1": (hidden, dim), "feed_forward.w2": (dim, hidden),
+                 "feed_forward.w3": (hidden, dim)}
+        tensors.update({f"layers.{layer}.{name}.weight": normal(*size) for name, size in sizes.items()})
+        tensors.update({f"layers.{layer}.{name}.weight": 1 + normal(dim) for name in ("attention_norm", "ffn_norm")})
     tensors["norm.weight"] = 1 + normal(dim)
     if args.get("prefix_vocab_size") is not None:
         tensors["prefix_embeddings.weight"] = normal(args["prefix_vocab_size"], dim)

@@ -19,7 +19,6 @@ attention, an untied head, another format version.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from slmscale.files import StageError, ordinary_permissions, read_json, temporary_path, write_json
+from slmscale.lm.hf import load_pretrained
 from slmscale.lm.model import ModelShape
+from slmscale.lm.record import RECORD, RunRecord
 
 FORMAT = "slm-scaling"
 FORMAT_VERSION = 1
@@ -120,7 +121,8 @@ def shape_from_args(args: Any, where: str) -> ModelShape:
         raise StageError(f"{where}: model_args is not a JSON object")
     unknown = sorted(set(args) - set(MODEL_ARGS))
     if unknown:
-        raise StageError(f"{where}: unknown model_args key {unknown[0]!r} (their ModelArgs has {', '.join(MODEL_ARGS)})")
+        raise StageError(f"{where}: unknown model_args key {unknown[0]!r} (their ModelArgs has "
+                         f"{', '.join(MODEL_ARGS)})")
     for key, what in (("prefix_vocab_size", "prefix embeddings"), ("prefix_pad", "prefix padding")):
         if args.get(key) is not None:
             raise StageError(f"{where}: model_args.{key} is {args[key]!r}: {what} (a prefix-conditioned model) "
@@ -249,7 +251,7 @@ def write_checkpoint(state: dict[str, torch.Tensor], shape: ModelShape, out_dir:
     for ours, tensor in state.items():
         theirs = ours_to_theirs[ours]
         tensor = tensor.detach().float().cpu()
-        native[theirs] = halves_to_interleaved(tensor, shape.heads) if theirs.endswith(_ROTATED) else tensor.contiguous()
+        native[theirs] = halves_to_interleaved(tensor, shape.heads) if theirs.endswith(_ROTATED) else tensor
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(out_dir / WEIGHTS)
     try:
@@ -267,8 +269,6 @@ def export(run_dir: str | Path, out_dir: str | Path) -> Path:
     """A run dir as a native checkpoint their `TransformerLM.from_pretrained` loads. An imported run
     writes the model_args it was imported with (run.json `origin`), so the round trip gives back the
     same config.json as well as the same weights."""
-    from slmscale.lm.hf import load_pretrained
-    from slmscale.lm.record import RECORD, RunRecord
     run_dir = Path(run_dir)
     model = load_pretrained(run_dir)
     origin = (RunRecord.read(run_dir / RECORD).origin or {}) if (run_dir / RECORD).is_file() else {}

@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from slmscale.sweep.sweep import plan_table, run_sweep
     if args.show_config:
         from slmscale.cli import show_config
-        from slmscale.sweep.config import Grid, SweepConfig, Variant
-        return show_config(SweepConfig, ("variants", Variant), ("grids", Grid))
+        from slmscale.sweep.config import Grid, SweepConfig, Variant, WithRun
+        return show_config(SweepConfig, ("variants", Variant), ("grids", Grid), ("with_runs", WithRun))
     overrides = [a for a in args.args if "=" in a]
     positional = [a for a in args.args if "=" not in a]
     if positional[:1] == ["plan"]:
