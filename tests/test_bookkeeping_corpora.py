@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import slmscale.lm.train_data as train_data
 import slmscale.lm.trainer as trainer
 from slmscale.audio.config import TinyStoriesImportConfig
 from slmscale.audio.fixtures import make_tinystories_file
@@ -39,26 +40,26 @@ def _with_source(units: Path, source: Path, **extra) -> Path:
 def test_split_corpora_names_who_made_the_corpus_and_what_it_holds(tmp_path):
     corpus = _synth_corpus(tmp_path / "speech")
     meta = {"source": str(corpus), "splits": {"train": {}, "test": {}}}
-    assert trainer.split_corpora(meta, "test") == [
+    assert train_data.split_corpora(meta, "test") == [
         {"corpus": str(corpus), "made_by": "synth", "synthetic": True, "kinds": ["sentence"]}]
-    assert trainer.split_corpora(meta, "valid") == []  # the units dir has no such split
+    assert train_data.split_corpora(meta, "valid") == []  # the units dir has no such split
     subset = {**meta, "subset": {"of": "/u/raw", "prefixes": ["story-"]}}
-    assert trainer.split_corpora(subset, "test") == [
+    assert train_data.split_corpora(subset, "test") == [
         {"corpus": str(corpus), "made_by": "synth", "synthetic": True, "ids_starting_with": ["story-"]}]
     books = tmp_path / "librispeech"
     books.mkdir()
     (books / "import.json").write_text(json.dumps({"importer": "librispeech", "source": "/data/LibriSpeech"}))
-    assert trainer.split_corpora({"source": str(books), "splits": {"test": {}}}, "test") == [
+    assert train_data.split_corpora({"source": str(books), "splits": {"test": {}}}, "test") == [
         {"corpus": str(books), "made_by": "import-librispeech", "synthetic": False}]
     # Unigram-encoded units name the units dir they encode as their source.
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "meta.json").write_text(json.dumps(meta))
     encoded = {"source": {"dir": str(raw), "fingerprint": "f"}, "splits": {"test": {}}}
-    assert trainer.split_corpora(encoded, "test") == trainer.split_corpora(meta, "test")
+    assert train_data.split_corpora(encoded, "test") == train_data.split_corpora(meta, "test")
     gone = {"source": {"dir": str(tmp_path / "moved")}, "splits": {"test": {}}}
-    assert trainer.split_corpora(gone, "test") == [{"corpus": None, "made_by": None, "synthetic": None}]
-    unknown = trainer.split_corpora({"source": str(tmp_path / "gone"), "splits": {"test": {}}}, "test")
+    assert train_data.split_corpora(gone, "test") == [{"corpus": None, "made_by": None, "synthetic": None}]
+    unknown = train_data.split_corpora({"source": str(tmp_path / "gone"), "splits": {"test": {}}}, "test")
     assert unknown == [{"corpus": str(tmp_path / "gone"), "made_by": None, "synthetic": None}]
 
 

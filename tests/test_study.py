@@ -28,7 +28,7 @@ def test_tiny_yaml_is_the_default_study():
 def test_paper_study_loads_and_expands_to_the_papers_grid(tmp_path):
     cfg = load_config(StudyConfig, ROOT / "configs/study/paper.yaml")
     # HuBERT k=500 units: vocabulary 502, as the paper's (fake dirs stand in for the real data).
-    prepared = tuple(dataclasses.replace(v, units=str(make_units_dir(tmp_path / v.name, units=500)))
+    prepared = tuple(dataclasses.replace(v, units=str(make_units_dir(tmp_path / v.name, units=500)), mixture=())
                      for v in cfg.prepared)
     sweep = dataclasses.replace(cfg.sweep, variants=prepared)
     runs = expand(sweep, tmp_path)

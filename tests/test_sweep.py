@@ -217,10 +217,10 @@ def test_a_variants_own_train_overrides_reach_its_runs_only(tmp_path):
     specs = {s.variant: s for s in expand(cfg, tmp_path)}
     assert train_config(specs["small"], cfg, "fp32").tokens_per_update == 64
     assert train_config(specs["raw"], cfg, "fp32").tokens_per_update == 256  # the sweep's TRAIN
-    # A run of a variant without overrides keeps the stamp it had before variants could have them,
-    # so no finished sweep retrains.
+    # A run of a variant without overrides keeps the stamp it had before variants could have them (or
+    # a mixture), so no finished sweep retrains.
     raw = specs["raw"]
-    old = fingerprint({"spec": {k: v for k, v in asdict(raw).items() if k not in ("grids", "train")},
+    old = fingerprint({"spec": {k: v for k, v in asdict(raw).items() if k not in ("grids", "train", "mixture")},
                        "train": list(cfg.train), "eval": list(cfg.eval), "benchmarks": list(cfg.benchmarks),
                        "seed": cfg.seed})
     assert run_stamp(raw, cfg) == old and run_stamp(specs["small"], cfg) != run_stamp(raw, cfg)

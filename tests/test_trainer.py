@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 
+import slmscale.lm.train_data as train_data
 import slmscale.lm.trainer as trainer
 from slmscale.cli import main
 from slmscale.config import ConfigError
@@ -18,6 +19,7 @@ from slmscale.lm.config import TrainConfig
 from slmscale.lm.hf import load_pretrained
 from slmscale.lm.trainer import TrainingDiverged, train
 from slmscale.units.fixtures import make_units_dir
+from slmscale.units.shards import read_meta
 
 FAST = TrainConfig(size="tiny-L1", tokens=3000, context=32, tokens_per_update=256, log_every=1,
                    eval_every=4, lr=1e-2)
@@ -102,9 +104,9 @@ def test_a_run_named_under_the_old_rule_with_its_thread_count_is_the_same_run(fi
     from slmscale.config import fingerprint, to_dict
     run_dir = tmp_path / "old"
     shutil.copytree(finished[0], run_dir)
-    identity = {k: v for k, v in trainer.units_identity(units, trainer.read_meta(units)).items() if k != "path"}
+    identity = {k: v for k, v in train_data.units_identity(units, read_meta(units)).items() if k != "path"}
     legacy = fingerprint({"config": to_dict(FAST), "units": identity})
-    assert legacy != trainer.run_fingerprint(FAST, trainer.units_identity(units, trainer.read_meta(units)))
+    assert legacy != trainer.run_fingerprint(FAST, train_data.units_identity(units, read_meta(units)))
     for name in ("run.json", ".completed"):
         path = run_dir / name
         path.write_text(json.dumps({**json.loads(path.read_text()), "fingerprint": legacy}))

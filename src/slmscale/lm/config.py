@@ -1,10 +1,13 @@
 """The configs of the LM stages: the trainer's (one run of one model size on one token budget), the
-sampling of `slmscale generate`, and `slmscale import-checkpoint`'s."""
+mixture of units dirs it may train on, the sampling of `slmscale generate`, and
+`slmscale import-checkpoint`'s."""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Optional
 
 from slmscale.config import ConfigError
@@ -177,3 +180,62 @@ class CheckpointImportConfig:
             raise ConfigError(f"batch_size: must be at least 1, got {self.batch_size}")
         if not self.test_split:
             raise ConfigError("test_split: must name a split of the units dir, got an empty name")
+
+
+@dataclass(frozen=True)
+class MixtureCorpus:
+    """One units dir of a training mixture (lm/mixture.py): the paper trained on seven corpora at once
+    and measured its test loss on the natural-speech ones only (docs/PAPER.md §3)."""
+    units: str = ""
+    """The units dir (relative to the mixture file's folder, or to the sweep config's)."""
+    name: str = ""
+    """Its label in run.json (letters, digits, '_', '-'); "" = the units dir's name."""
+    weight: Optional[float] = None
+    """Relative share of the training windows drawn from it (normalised over the mixture); none for every
+    corpus = in proportion to their train tokens. Give every corpus a weight or none."""
+    in_test_loss: bool = True
+    """Whether its test split counts in the headline test loss: false for synthetic speech (the paper's
+    sTinyStories), whose test loss is still recorded beside the others."""
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.units).name
+
+    def __post_init__(self) -> None:
+        if not self.units:
+            raise ConfigError("mixture: every corpus needs `units` (a units dir)")
+        if not _LABEL.match(self.label):
+            raise ConfigError(f"mixture: corpus name {self.label!r} must be letters, digits, '_' or '-' (key name)")
+        if self.weight is not None and not 0 < self.weight < math.inf:
+            raise ConfigError(f"mixture ({self.label}).weight: must be a finite positive number or none, "
+                              f"got {self.weight}")
+
+
+@dataclass(frozen=True)
+class MixtureConfig:
+    """What `slmscale train --mixture FILE` trains on: several units dirs of one tokenizer."""
+    corpora: tuple[MixtureCorpus, ...] = ()
+    """The units dirs, each with its optional weight and whether it counts in the headline test loss."""
+
+    def __post_init__(self) -> None:
+        if self.corpora:  # the empty default is what a mixture file fills in (train_command.load_mixture)
+            check_mixture(self.corpora, "mixture")
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def check_mixture(corpora: tuple[MixtureCorpus, ...], where: str) -> None:
+    """A mixture's own rules, for a mixture file and a sweep variant alike (ConfigError naming `where`)."""
+    if not corpora:
+        raise ConfigError(f"{where}: names no corpus (corpora: [{{units: DIR}}, ...])")
+    labels = [c.label for c in corpora]
+    twice = next((label for label in labels if labels.count(label) > 1), None)
+    if twice:
+        raise ConfigError(f"{where}: corpus name {twice!r} is used twice (give each a distinct `name`)")
+    weighted = [c.weight is not None for c in corpora]
+    if any(weighted) and not all(weighted):
+        raise ConfigError(f"{where}: corpus {labels[weighted.index(False)]!r} has no weight while others have "
+                          "one; give every corpus a weight or none (none = in proportion to their tokens)")
+    if not any(c.in_test_loss for c in corpora):
+        raise ConfigError(f"{where}: no corpus counts in the test loss (every one has in_test_loss: false)")

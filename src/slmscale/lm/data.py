@@ -69,10 +69,18 @@ def batches_of_windows(windows: list[np.ndarray], batch_size: int) -> list[torch
     return batches + [torch.from_numpy(w[None]) for w in rest]
 
 
-@torch.no_grad()
 def split_loss(model: torch.nn.Module, stream: np.ndarray, context: int, batch_size: int,
                device: torch.device, max_tokens: int | None = None) -> tuple[float, int]:
     """Mean next-token loss (nats) over a stream, in fp32, and how many tokens it predicted."""
+    total, count = split_loss_sum(model, stream, context, batch_size, device, max_tokens)
+    return total / max(count, 1), count
+
+
+@torch.no_grad()
+def split_loss_sum(model: torch.nn.Module, stream: np.ndarray, context: int, batch_size: int,
+                   device: torch.device, max_tokens: int | None = None) -> tuple[float, int]:
+    """The summed next-token loss (nats) over a stream and how many tokens it predicted, so that the
+    losses of several streams pool exactly (a mixture's test sets)."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -81,4 +89,4 @@ def split_loss(model: torch.nn.Module, stream: np.ndarray, context: int, batch_s
         total += float(next_token_loss(model(batch[:, :-1]), batch[:, 1:]))
         count += batch.shape[0] * (batch.shape[1] - 1)
     model.train(was_training)
-    return total / max(count, 1), count
+    return total, count

@@ -31,7 +31,7 @@ from slmscale.lm.record import RECORD, RunRecord
 from slmscale.lm.released import released_run
 from slmscale.lm.sizes import PRESETS, count_params, flops_per_token
 from slmscale.lm.slm_scaling_format import FORMAT, NativeCheckpoint, read_checkpoint
-from slmscale.lm.trainer import bits_per_second, split_corpora, units_identity
+from slmscale.lm.train_data import bits_per_second, split_corpora, units_identity
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
 from slmscale.units.shards import open_split, read_meta

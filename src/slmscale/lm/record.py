@@ -24,16 +24,23 @@ from typing import Any
 from slmscale.files import StageError, read_json, read_json_object, write_json
 
 RECORD = "run.json"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 """Bumped when a field changes meaning. 0: written before RunRecord (no `version` key; evaluation
 copied its headline metrics in under `downstream`); 1: written by RunRecord, the trainer's alone.
-`origin`, which only an imported run has, came within version 1: it changes no other field's meaning."""
+`origin`, which only an imported run has, came within version 1: it changes no other field's meaning.
+2: runs may train on a mixture of units dirs (lm/train_data.py): `test_loss` is the mean of the
+per-corpus test losses (`test_losses`) over the corpora `test_loss_covers` names, `test_tokens` and
+`test_bits_per_second` are theirs, `unique_tokens` and `epochs` count over the mixture (per corpus in
+`mixture`). A run on one units dir has one corpus, so its numbers mean what they did; a record of
+version 0 or 1 has no `test_losses`, and its `test_loss` is its units dir's test split's."""
 
-_LATE = ("test_tokens", "tokens_per_second", "finished", "error")
+_LATE = ("test_tokens", "test_losses", "test_loss_covers", "tokens_per_second", "finished", "error")
 """Fields only the end of a run sets: left out of run.json while None, as before RunRecord, so
 that a running record does not claim an `error` or a `finished` time."""
 _IMPORTED = ("origin",)
 """Fields only an imported run has: left out of a trained run's run.json, which reads as before."""
+_MIXED = ("mixture",)
+"""Fields only a run on a mixture has: left out of a one-units-dir run's run.json."""
 
 
 @dataclass
@@ -54,7 +61,8 @@ class RunRecord:
     tokens: int | None = None
     """D: the training tokens, exactly."""
     unique_tokens: int | None = None
-    """U: the distinct tokens the windows are drawn from (the whole train split when not limited)."""
+    """U: the distinct tokens the windows are drawn from (the whole train split when not limited; a
+    mixture's summed over its corpora)."""
     epochs: float | None = None
     """D / U, rounded to 6 digits."""
     flops: float | None = None
@@ -78,9 +86,11 @@ class RunRecord:
     memory_gb_estimate: float | None = None
     """The plan's estimate of training memory per process, GB."""
     test_loss: float | None = None
-    """Loss on the test split, nats/token; None until the run completed."""
+    """The headline test loss, nats/token: the mean of `test_losses` over the corpora `test_loss_covers`
+    names (one units dir: its test split's loss); None until the run completed."""
     test_bits_per_second: float | None = None
-    """The test loss as bits per second of audio; None for text units or an unfinished run."""
+    """The headline test loss as bits per second of audio (the covered corpora's mean); None for text
+    units or an unfinished run."""
     valid_loss: float | None = None
     """The latest validation loss, nats/token (None without a validation split)."""
     wall_seconds: float | None = None
@@ -106,13 +116,22 @@ class RunRecord:
     started: str | None = None
     """UTC time this (possibly resumed) training began."""
     test_tokens: int | None = None
-    """Tokens the test loss was measured on (completed runs)."""
+    """Tokens the test loss was measured on, over the covered corpora (completed runs)."""
+    test_losses: list[dict[str, Any]] | None = None
+    """Per corpus with a test split (completed runs, version 2): `corpus`, `loss`, `tokens`,
+    `bits_per_second` and `in_test_loss` (whether the headline covers it)."""
+    test_loss_covers: list[str] | None = None
+    """The corpora the headline `test_loss` is the mean over (the natural-speech ones of a mixture)."""
     tokens_per_second: float | None = None
     """D / wall_seconds (completed runs)."""
     finished: str | None = None
     """UTC time the run completed, failed or was interrupted."""
     error: str | None = None
     """Why a failed or interrupted run stopped."""
+    mixture: list[dict[str, Any]] | None = None
+    """A mixture run's corpora: `corpus`, `path`, `in_test_loss`, `weight`, `probability` (its share of
+    the windows), `train_tokens`, `unique_tokens` (its pool) and `epochs` (D x probability / pool).
+    None for a run on one units dir."""
     origin: dict[str, Any] | None = None
     """Where an imported run's weights come from (`slmscale import-checkpoint`): the source dir, its
     format and config (model_args), the released model's name, where `tokens` and `unique_tokens`
@@ -134,7 +153,7 @@ class RunRecord:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "extra" or (f.name in (*_LATE, *_IMPORTED) and value is None):
+            if f.name == "extra" or (f.name in (*_LATE, *_IMPORTED, *_MIXED) and value is None):
                 continue
             out[f.name] = value
         return {**out, **{k: v for k, v in self.extra.items() if k not in out}}

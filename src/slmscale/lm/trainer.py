@@ -1,4 +1,5 @@
-"""`train(units_dir, run_dir, cfg)`: one unit LM trained to exactly D tokens.
+"""`train(units, run_dir, cfg)`: one unit LM trained to exactly D tokens, on a units dir or a mixture
+of them (lm/train_data.py).
 
 The run dir (docs/DESIGN.md §4.8) holds `train.yaml` (the resolved config), `run.json` (the
 run record, a `RunRecord` (record.py) that only this module writes; status `running` ->
@@ -20,11 +21,11 @@ from typing import Any
 import torch
 
 from slmscale.config import fingerprint, to_dict
-from slmscale.files import StageError, check_output_dir, mark_completed, read_json_object, write_text
+from slmscale.files import StageError, check_output_dir, mark_completed, write_text
 from slmscale.lm import distributed
 from slmscale.lm.checkpoint import TrainerState, has_checkpoint, load_checkpoint, save_checkpoint
-from slmscale.lm.config import MAX_EPOCHS, TrainConfig
-from slmscale.lm.data import TrainWindows, split_loss
+from slmscale.lm.config import MAX_EPOCHS, MixtureConfig, TrainConfig
+from slmscale.lm.data import split_loss
 from slmscale.lm.hf import save_pretrained
 from slmscale.lm.metrics_log import MetricsLog
 from slmscale.lm.model import Llama, next_token_loss
@@ -32,8 +33,8 @@ from slmscale.lm.plan import RunPlan, plan_run, resolve_precision
 from slmscale.lm.record import RECORD, RunRecord
 from slmscale.lm.stop_signals import StopSignals, TrainingStopped
 from slmscale.log import get_logger
+from slmscale.lm.train_data import TrainData, identity_without_paths, open_train_data
 from slmscale.provenance import git_revision, utc_now, versions
-from slmscale.units.shards import open_split, read_meta
 
 log = get_logger(__name__)
 
@@ -42,55 +43,13 @@ class TrainingDiverged(StageError):
     """A non-finite loss or gradient: the run stops, keeping its last good checkpoint."""
 
 
-def units_identity(units_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """What a run depends on in its units dir (not its path, which may move)."""
-    return {"path": str(units_dir.resolve()), "vocab_size": meta["vocab_size"], "eos_id": meta["eos_id"],
-            "pad_id": meta.get("pad_id"), "tokenizer_fingerprint": meta.get("tokenizer_fingerprint"),
-            "splits": {name: {k: s.get(k) for k in ("tokens", "utterances", "audio_seconds")}
-                       for name, s in meta["splits"].items()}}
-
-
-def _corpus_origin(source: Path) -> tuple[str | None, bool | None, dict[str, Any]]:
-    """Who made a corpus dir, whether its speech is synthetic, and its synth summary if any."""
-    importer = read_json_object(source / "import.json").get("importer")
-    if importer:  # LibriSpeech is read speech; an imported folder may hold anything
-        return f"import-{importer}", {"librispeech": False}.get(importer), {}
-    synth = read_json_object(source.parent / "synth.json") if source.name == "corpus" else {}
-    if synth:  # `slmscale synth` writes OUT/corpus and OUT/synth.json
-        return "synth", True, synth
-    return None, None, {}
-
-
-def split_corpora(meta: dict[str, Any], split: str) -> list[dict[str, Any]]:
-    """The corpora whose speech a split of a units dir holds, as its meta.json and the corpus dir
-    it was tokenized from tell (`[]` for a missing split): the corpus path, who made it, whether
-    it is synthetic (None: not known), and, for a synth corpus, the kinds of text in the split.
-    A units subset names the id prefixes it kept; unigram-encoded units (whose `source` is the
-    units dir they encode) have that dir's corpora. Recorded so that a test loss says what it covers."""
-    if split not in meta.get("splits", {}):
-        return []
-    source = meta.get("source")
-    if isinstance(source, dict):
-        encoded = read_json_object(Path(str(source.get("dir", ""))) / "meta.json")
-        return split_corpora(encoded, split) or [{"corpus": None, "made_by": None, "synthetic": None}]
-    source = str(source) if source else None
-    made_by, synthetic, synth = _corpus_origin(Path(source)) if source else (None, None, {})
-    entry: dict[str, Any] = {"corpus": source, "made_by": made_by, "synthetic": synthetic}
-    subset = meta.get("subset")
-    if subset:
-        entry["ids_starting_with"] = subset.get("prefixes", [])
-    elif synth:
-        entry["kinds"] = sorted(synth.get("corpus", {}).get("hours", {}).get(split, {}))
-    return [entry]
-
-
 # How a run executes, not what it computes: left out of its fingerprint, so a run interrupted under
 # one worker count (a sweep gives each worker cores / workers threads) resumes under another.
 EXECUTION_KEYS = ("threads",)
 
 
 def run_fingerprint(cfg: TrainConfig, units: dict[str, Any]) -> str:
-    identity = {k: v for k, v in units.items() if k != "path"}
+    identity = identity_without_paths(units)
     config = {k: v for k, v in to_dict(cfg).items() if k not in EXECUTION_KEYS}
     return fingerprint({"config": config, "units": identity})
 
@@ -103,7 +62,7 @@ def _recorded_fingerprint(run_dir: Path, cfg: TrainConfig, units: dict[str, Any]
     old_config = old.config
     if old.fingerprint in (None, print_) or not isinstance(old_config, dict):
         return print_
-    identity = {k: v for k, v in units.items() if k != "path"}
+    identity = identity_without_paths(units)
     same = dataclasses.replace(cfg, threads=old_config.get("threads"))
     candidates = [same]
     if cfg.precision != "auto" and old.precision == cfg.precision:
@@ -126,31 +85,18 @@ def _check_same_config(run_dir: Path, print_: str) -> None:
                          f"{run_dir / 'train.yaml'}); choose another --out or delete it")
 
 
-def bits_per_second(loss: float, split_meta: dict[str, Any]) -> float | None:
-    """nats/token -> bits per second of audio, comparable across tokenizers of the same audio."""
-    seconds = split_meta.get("audio_seconds")
-    if not seconds:
-        return None  # a text units dir has no audio
-    return loss / math.log(2) * split_meta["tokens"] / seconds
-
-
-def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig,
+def train(units: str | Path | MixtureConfig, run_dir: str | Path, cfg: TrainConfig,
           max_epochs: float = MAX_EPOCHS) -> dict[str, Any]:
-    """Train (or resume, or skip) one run; returns the run record. A plan that repeats its data more
-    than `max_epochs` times is refused (lm/config.py MAX_EPOCHS). The limit is an argument, not a
-    TrainConfig key: a key would enter every run's recorded config, and a sweep retrains a run whose
-    recorded config differs from what it now builds (sweep.worker.stale_config)."""
-    units_dir, run_dir = Path(units_dir), Path(run_dir)
-    meta = read_meta(units_dir)
-    for split in (cfg.train_split, cfg.test_split):
-        if split not in meta.get("splits", {}):
-            hint = ("; an imported synthetic corpus has no test split unless asked for (import-tinystories "
-                    "--split-fractions 0.98,0.01,0.01)" if split == cfg.test_split else "")
-            raise StageError(f"{units_dir}/meta.json: no split {split!r} (has {sorted(meta.get('splits', {}))})"
-                             f"{hint}")
-    units = units_identity(units_dir, meta)
-    print_ = run_fingerprint(cfg, units)
-    recorded = _recorded_fingerprint(run_dir, cfg, units, print_)
+    """Train (or resume, or skip) one run on a units dir or a mixture of them (lm/train_data.py);
+    returns the run record. A plan that repeats its data more than `max_epochs` times is refused
+    (lm/config.py MAX_EPOCHS). The limit is an argument, not a TrainConfig key: a key would enter every
+    run's recorded config, and a sweep retrains a run whose recorded config differs from what it now
+    builds (sweep.worker.stale_config)."""
+    run_dir = Path(run_dir)
+    data = open_train_data(units, cfg)
+    identity = data.identity()
+    print_ = run_fingerprint(cfg, identity)
+    recorded = _recorded_fingerprint(run_dir, cfg, identity, print_)
     if check_output_dir(run_dir, recorded):
         log.info("%s: already trained with this config; skipping", run_dir)
         return RunRecord.read(run_dir / RECORD).to_json()
@@ -158,19 +104,20 @@ def train(units_dir: str | Path, run_dir: str | Path, cfg: TrainConfig,
 
     procs = distributed.start(cfg.device)
     try:
-        plan = plan_run(cfg, meta["vocab_size"], meta["splits"][cfg.train_split]["tokens"], procs.world_size)
+        plan = plan_run(cfg, data.meta["vocab_size"], data.train_tokens(cfg.train_split), procs.world_size)
         plan.check_epochs(max_epochs, cfg.train_split)
+        data.shares(cfg, plan)  # a mixture's corpus too small for its pool fails before the run starts
         log.info("%s: %s", run_dir, plan.outline())
         if cfg.unique_tokens is None and plan.epochs > 1:
             log.warning("%s: D = %d exceeds the %d tokens of split %r: the data repeats, %.2f epochs",
                         run_dir, plan.tokens, plan.unique_tokens, cfg.train_split, plan.epochs)
-        return _train(units_dir, run_dir, cfg, meta, units, print_, plan, procs)
+        return _train(data, run_dir, cfg, print_, plan, procs)
     finally:
         procs.close()
 
 
-def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any], units: dict[str, Any],
-           print_: str, plan: RunPlan, procs: distributed.Processes) -> dict[str, Any]:
+def _train(data: TrainData, run_dir: Path, cfg: TrainConfig, print_: str, plan: RunPlan,
+           procs: distributed.Processes) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = procs.device
@@ -178,9 +125,9 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
     resuming = has_checkpoint(run_dir)
     procs.barrier()  # every process has looked at the run dir before rank 0 writes to it
     record = RunRecord(
-        status="running", run_id=run_dir.name, size=cfg.size, **plan.summary(),
-        test_corpora=split_corpora(meta, cfg.test_split), valid_corpora=split_corpora(meta, cfg.valid_split),
-        precision=precision, device=str(device), units=units, fingerprint=print_,
+        status="running", run_id=run_dir.name, size=cfg.size, **plan.summary(), mixture=data.summary(cfg, plan),
+        test_corpora=data.split_corpora(cfg.test_split), valid_corpora=data.split_corpora(cfg.valid_split),
+        precision=precision, device=str(device), units=data.identity(), fingerprint=print_,
         git_revision=git_revision(), versions=versions(), config=to_dict(cfg), started=utc_now())
     if procs.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -212,10 +159,10 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
             log.info("%s: resuming after update %d of %d", run_dir, state.update, plan.updates)
         metrics = MetricsLog(run_dir / "metrics.jsonl", keep_through_update=state.update,
                              enabled=procs.is_main)
-        train_stream = open_split(units_dir, cfg.train_split).tokens
-        windows = TrainWindows(train_stream, plan.shape.context, plan.unique_tokens, cfg.sampling, cfg.seed)
-        valid = (open_split(units_dir, cfg.valid_split).tokens
-                 if cfg.valid_split in meta["splits"] else None)
+        windows = data.windows(cfg, plan)
+        valid = data.valid_streams(cfg.valid_split)
+        # One validation set: eval_tokens of it (as before mixtures); several share them.
+        valid_tokens = max(2, cfg.eval_tokens // max(1, len(valid)))
         step_model = _wrap(model, cfg, procs)
         eval_every = cfg.eval_every or max(1, plan.updates // 10)
         checkpoint_every = cfg.checkpoint_every or eval_every
@@ -240,9 +187,9 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
                     metrics.write(update=state.update, tokens=state.tokens, lr=plan.lr_at(update), loss=loss,
                                   grad_norm=grad_norm, tokens_per_second=round(speed, 1),
                                   elapsed_s=round(elapsed(), 3))
-                if valid is not None and (state.update % eval_every == 0 or done) and procs.is_main:
-                    valid_loss, _ = split_loss(model, valid, plan.shape.context, plan.micro_batch_size,
-                                               device, cfg.eval_tokens)
+                if valid and (state.update % eval_every == 0 or done) and procs.is_main:
+                    valid_loss = sum(split_loss(model, stream, plan.shape.context, plan.micro_batch_size, device,
+                                                valid_tokens)[0] for stream in valid) / len(valid)
                     record.valid_loss = valid_loss
                     metrics.write(update=state.update, tokens=state.tokens, valid_loss=valid_loss)
                     log.info("update %d/%d  tokens %d  loss %.4f  valid %.4f", state.update, plan.updates,
@@ -257,19 +204,16 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
                                           "the same command to resume")
         procs.barrier()
         if procs.is_main:
-            test = open_split(units_dir, cfg.test_split).tokens
-            test_loss, test_count = split_loss(model, test, plan.shape.context, plan.micro_batch_size,
-                                               device, cfg.test_tokens)
-            save_pretrained(model, run_dir, meta["eos_id"], meta.get("pad_id"))
+            test = data.test_results(model, cfg, plan, device)
+            save_pretrained(model, run_dir, data.meta["eos_id"], data.meta.get("pad_id"))
             wall = elapsed()
             record = dataclasses.replace(
-                record, status="completed", test_loss=test_loss, test_tokens=test_count,
-                test_bits_per_second=bits_per_second(test_loss, meta["splits"][cfg.test_split]),
-                wall_seconds=round(wall, 3), tokens_per_second=round(plan.tokens / max(wall, 1e-9), 1),
-                finished=utc_now())
+                record, status="completed", **test, wall_seconds=round(wall, 3),
+                tokens_per_second=round(plan.tokens / max(wall, 1e-9), 1), finished=utc_now())
             record.write(run_dir / RECORD)
-            mark_completed(run_dir, print_, test_loss=test_loss)
-            log.info("%s: test loss %.4f nats/token over %d tokens", run_dir, test_loss, test_count)
+            mark_completed(run_dir, print_, test_loss=record.test_loss)
+            log.info("%s: test loss %.4f nats/token over %d tokens (%s)", run_dir, record.test_loss,
+                     record.test_tokens, ", ".join(record.test_loss_covers or ()))
     except TrainingStopped as err:
         fail(str(err), status="interrupted")
         raise

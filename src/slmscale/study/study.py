@@ -73,7 +73,7 @@ def _sweep_config(cfg: StudyConfig, out: Path, used: set[str]) -> dict[str, Any]
     out = out.resolve()
     taken = tuple(dataclasses.replace(w, run=str(Path(w.run).resolve())) for w in cfg.sweep.with_runs)
     if cfg.prepared:
-        prepared = tuple(dataclasses.replace(v, units=str(Path(v.units).resolve())) for v in cfg.prepared)
+        prepared = tuple(v.resolved(Path.cwd()) for v in cfg.prepared)
         benchmarks = tuple(str(Path(path).resolve()) for path in cfg.benchmarks)
         return to_dict(dataclasses.replace(cfg.sweep, variants=prepared, benchmarks=benchmarks, with_runs=taken))
     labels = {"raw": ("all", "raw"), "stories": ("stories", "raw"), "sentences": ("sentences", "raw"),

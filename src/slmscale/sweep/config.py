@@ -13,12 +13,14 @@ released models) to the results table.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from slmscale.config import ConfigError, apply_overrides
 from slmscale.evaluate.config import EvalConfig
-from slmscale.lm.config import TrainConfig
+from slmscale.lm.config import MixtureCorpus, TrainConfig, check_mixture
 
 
 def check_overrides(where: str, cls: type, overrides: tuple[str, ...]) -> None:
@@ -45,12 +47,27 @@ class Variant:
     """TrainConfig key=value overrides for this variant's runs, after the sweep's `train`: e.g. a
     smaller `tokens_per_update` for a text arm, whose data hold few tokens (its runs would otherwise
     take a few dozen updates). Not `precision`: a sweep trains every run in one."""
+    mixture: tuple[MixtureCorpus, ...] = ()
+    """Instead of `units`: several units dirs of one tokenizer trained on at once (relative to the config
+    file), each with an optional weight and whether its test split counts in the headline test loss
+    (lm/train_data.py; the paper's seven corpora, configs/study/paper.yaml)."""
 
     def __post_init__(self) -> None:
         if any(item.split("=", 1)[0].strip() == "precision" for item in self.train):
             raise ConfigError(f"variants ({self.name}).train: precision is chosen once per sweep; set it in the "
                               "sweep's `train`")
         check_overrides(f"variants ({self.name}).train", TrainConfig, self.train)
+        if self.mixture:
+            check_mixture(self.mixture, f"variants ({self.name}).mixture")
+            if self.units:
+                raise ConfigError(f"variants ({self.name}): give `units` or `mixture`, not both")
+
+    def resolved(self, base: Path) -> Variant:
+        """This variant with its units dirs absolute (relative ones taken from `base`)."""
+        def absolute(path: str) -> str:
+            return str((base / path).resolve())
+        return dataclasses.replace(self, units=absolute(self.units) if self.units else "", mixture=tuple(
+            dataclasses.replace(c, units=absolute(c.units), name=c.label) for c in self.mixture))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ already has. Budgets print as k/M/B only when that is exact.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ class RunSpec:
     """6 N D (N total, the paper's convention)."""
     flops_with_attention: float
     units: str
-    """Absolute units dir."""
+    """Absolute units dir (a mixture's first, whose vocabulary and tokenizer its corpora share)."""
     modality: str
     """"audio" or "text" (a units dir with vocab.json)."""
     grids: list[str] = field(default_factory=list)
@@ -41,6 +42,20 @@ class RunSpec:
     tokenizer: str = ""
     train: tuple[str, ...] = ()
     """The variant's own TrainConfig overrides (applied after the sweep's)."""
+    mixture: list[dict[str, Any]] = field(default_factory=list)
+    """A mixture variant's corpora (MixtureCorpus fields, units absolute); [] for one units dir."""
+
+
+def training_data(spec: RunSpec) -> Any:
+    """What the trainer takes for this run: its units dir, or its mixture (a MixtureConfig)."""
+    from slmscale.lm.config import MixtureConfig, MixtureCorpus
+    if not spec.mixture:
+        return spec.units
+    return MixtureConfig(tuple(MixtureCorpus(**corpus) for corpus in spec.mixture))
+
+
+def data_dirs(spec: RunSpec) -> tuple[str, ...]:
+    return tuple(corpus["units"] for corpus in spec.mixture) or (spec.units,)
 
 
 def short_count(n: int) -> str:
@@ -67,6 +82,14 @@ def train_split_tokens(units_dir: str | Path, train: tuple[str, ...] | list[str]
     return int(tokens) if tokens else None
 
 
+def train_tokens_of(specs, train: tuple[str, ...] | list[str]) -> dict[str, int | None]:
+    """Run id -> the train tokens its data holds (a mixture's summed; None while a dir is not built),
+    each units dir read once."""
+    per_dir = {units: train_split_tokens(units, train) for spec in specs for units in data_dirs(spec)}
+    counts = {spec.run_id: [per_dir[units] for units in data_dirs(spec)] for spec in specs}
+    return {run_id: None if None in found else sum(found) for run_id, found in counts.items()}
+
+
 def unique_and_epochs(spec: RunSpec, train_tokens: int | None) -> tuple[int | None, float | None]:
     """U and D/U of a run before it trains: its own unique_tokens, else the whole train split
     (the trainer's rule); (None, None) when neither is known. Without unique_tokens a run with
@@ -76,8 +99,17 @@ def unique_and_epochs(spec: RunSpec, train_tokens: int | None) -> tuple[int | No
 
 
 def resolve_units(variant: Variant, base: Path) -> Path:
-    path = Path(variant.units)
+    """The variant's units dir, absolute (a mixture's first)."""
+    path = Path(variant.mixture[0].units if variant.mixture else variant.units)
     return (path if path.is_absolute() else base / path).resolve()
+
+
+def _mixture(variant: Variant, base: Path) -> list[dict[str, Any]]:
+    """The variant's corpora for its runs, each units dir absolute and checked to be one."""
+    corpora = [dataclasses.asdict(corpus) for corpus in variant.resolved(base).mixture]
+    for corpus in corpora:
+        read_meta(corpus["units"])
+    return corpora
 
 
 def expand(cfg: SweepConfig, base: str | Path = ".") -> list[RunSpec]:
@@ -102,7 +134,7 @@ def expand(cfg: SweepConfig, base: str | Path = ".") -> list[RunSpec]:
                 raise ConfigError(f"{where}: unknown variant {name!r} (have {', '.join(variants) or 'none'})")
             if name not in metas:
                 units = resolve_units(variants[name], base)
-                metas[name] = {"dir": units, "meta": read_meta(units),
+                metas[name] = {"dir": units, "meta": read_meta(units), "mixture": _mixture(variants[name], base),
                                "modality": "text" if (units / "vocab.json").is_file() else "audio"}
             info = metas[name]
             for size in grid.sizes:
@@ -128,7 +160,7 @@ def expand(cfg: SweepConfig, base: str | Path = ".") -> list[RunSpec]:
                                 run_id, name, size, tokens, unique, params, flops,
                                 float(flops_per_token(shape, with_attention=True)) * tokens, str(info["dir"]),
                                 info["modality"], [], variants[name].corpus, variants[name].tokenizer,
-                                tuple(variants[name].train))
+                                tuple(variants[name].train), info["mixture"])
                         if grid.name not in runs[run_id].grids:
                             runs[run_id].grids.append(grid.name)
     if not runs:

@@ -34,8 +34,7 @@ from typing import Any
 from slmscale.evaluate.eval_file import headline_metrics
 from slmscale.files import read_json_object, write_text
 from slmscale.lm.record import RECORD, RunRecord
-from slmscale.sweep.config import SweepConfig
-from slmscale.sweep.grid import RunSpec, train_split_tokens, unique_and_epochs
+from slmscale.sweep.grid import RunSpec, train_tokens_of, unique_and_epochs
 from slmscale.sweep.with_runs import with_run_rows
 from slmscale.sweep.worker import DONE, FAILURE_FILE, load_sweep, run_stamp, run_state
 
@@ -91,17 +90,12 @@ def run_row(sweep_dir: Path, spec: RunSpec, stamp: str, train_tokens: int | None
     return row
 
 
-def _train_tokens(cfg: SweepConfig, specs) -> dict[str, int | None]:
-    """Train split size per units dir (read once each)."""
-    return {units: train_split_tokens(units, cfg.train) for units in dict.fromkeys(s.units for s in specs)}
-
-
 def write_results(sweep_dir: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     """Rebuild SWEEP/results.csv from the records; returns its path and rows."""
     sweep_dir = Path(sweep_dir)
     cfg, specs = load_sweep(sweep_dir)
-    splits = _train_tokens(cfg, specs.values())
-    rows = [run_row(sweep_dir, spec, run_stamp(spec, cfg), splits[spec.units]) for spec in specs.values()]
+    splits = train_tokens_of(specs.values(), cfg.train)
+    rows = [run_row(sweep_dir, spec, run_stamp(spec, cfg), splits[spec.run_id]) for spec in specs.values()]
     rows += with_run_rows(cfg, set(specs))
     metrics = sorted({key for row in rows for key in row} - set(BASE_COLUMNS))
     buffer = io.StringIO()

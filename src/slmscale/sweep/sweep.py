@@ -23,7 +23,7 @@ from slmscale.config import ConfigError, apply_overrides, load_config, to_dict
 from slmscale.files import StageError, atomic_file, write_text
 from slmscale.log import get_logger
 from slmscale.sweep.config import SweepConfig, WithRun
-from slmscale.sweep.grid import RunSpec, expand, train_split_tokens, unique_and_epochs
+from slmscale.sweep.grid import RunSpec, expand, train_tokens_of, unique_and_epochs
 from slmscale.sweep.launchers import run_local, run_slurm, slurm_dry_run, split_cores
 from slmscale.sweep.precision import (PRECISION_FILE, check_override, grid_widths, machine_precision, read_choice,
                                       requested_precision, run_device, stale_precision, sweep_precision)
@@ -47,8 +47,7 @@ def resolve(config: str | Path, overrides: list[str] | tuple[str, ...] = (),
         raise StageError(f"{config}: sweep config not found")
     cfg = load_config(SweepConfig, config, list(overrides))
     base = config.resolve().parent
-    variants = tuple(dataclasses.replace(v, units=str((base / v.units).resolve()) if not Path(v.units).is_absolute()
-                                         else v.units) for v in cfg.variants)
+    variants = tuple(v.resolved(base) for v in cfg.variants)
     taken = tuple(dataclasses.replace(w, run=_absolute((w.run,), base)[0]) for w in cfg.with_runs)
     cfg = dataclasses.replace(cfg, variants=variants, benchmarks=_absolute(cfg.benchmarks, base),
                               text_benchmarks=_absolute(cfg.text_benchmarks, base),
@@ -217,7 +216,7 @@ def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
     if launcher is not None:
         cfg = dataclasses.replace(cfg, launcher=launcher)  # the memory column counts its GPUs per run too
     workers, threads = split_cores(workers or cfg.workers)
-    train_tokens = {units: train_split_tokens(units, cfg.train) for units in dict.fromkeys(s.units for s in specs)}
+    train_tokens = train_tokens_of(specs, cfg.train)
     speed: dict[tuple[str, str], float] = {}
     precision, why = _planned_precision(cfg, specs)
     if measure:
@@ -233,10 +232,10 @@ def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
     for spec in sorted(specs, key=lambda s: s.flops):
         seconds = spec.tokens / speed[(spec.size, spec.units)] if measure else None
         total_seconds += seconds or 0.0
-        epochs, warning = _epochs_cell(spec, train_tokens[spec.units])
+        epochs, warning = _epochs_cell(spec, train_tokens[spec.run_id])
         warnings += [warning] if warning else []
         lines.append(f"{spec.run_id:<36} {','.join(spec.grids):<16} {spec.params:>9,} {spec.tokens:>11,} "
-                     f"{epochs:>7} {spec.flops:>9.2e} {_memory_cell(spec, cfg, precision, train_tokens[spec.units]):>8} {'' if seconds is None else f'{seconds / 60:7.1f}m':>8}")
+                     f"{epochs:>7} {spec.flops:>9.2e} {_memory_cell(spec, cfg, precision, train_tokens[spec.run_id]):>8} {'' if seconds is None else f'{seconds / 60:7.1f}m':>8}")
     totals = {"runs": len(specs), "flops": sum(s.flops for s in specs), "workers": workers, "threads": threads,
               "train_seconds": total_seconds if measure else None,
               "wall_seconds": total_seconds / workers if measure else None, "warnings": warnings,

@@ -34,7 +34,7 @@ from slmscale.lm.record import RECORD, RunRecord
 from slmscale.log import get_logger
 from slmscale.provenance import utc_now
 from slmscale.sweep.config import SweepConfig
-from slmscale.sweep.grid import RunSpec
+from slmscale.sweep.grid import RunSpec, training_data
 from slmscale.sweep.precision import stale_precision, supersede, sweep_precision
 
 CONFIG_FILE = "sweep.yaml"
@@ -61,8 +61,10 @@ def load_sweep(sweep_dir: Path) -> tuple[SweepConfig, dict[str, RunSpec]]:
 def run_stamp(spec: RunSpec, cfg: SweepConfig) -> str:
     """What a finished run depends on: its spec and the sweep's train and eval settings."""
     benchmarks = cfg.benchmarks if spec.modality == "audio" else cfg.text_benchmarks
-    # The variant's overrides count with the sweep's (so a run without any keeps its old stamp).
-    return fingerprint({"spec": {k: v for k, v in asdict(spec).items() if k not in ("grids", "train")},
+    # The variant's overrides count with the sweep's (so a run without any keeps its old stamp), and so
+    # does a one-units-dir run's empty mixture.
+    spec_items = {k: v for k, v in asdict(spec).items() if k not in ("grids", "train") and (k != "mixture" or v)}
+    return fingerprint({"spec": spec_items,
                         "train": [*cfg.train, *spec.train], "eval": list(cfg.eval), "benchmarks": list(benchmarks),
                         "seed": cfg.seed})
 
@@ -135,7 +137,7 @@ def _execute(sweep_dir: Path, run_dir: Path, spec: RunSpec, cfg: SweepConfig, st
     from slmscale.lm.stop_signals import TrainingStopped
     from slmscale.lm.trainer import train
     try:
-        record = train(spec.units, run_dir, train_config(spec, cfg, precision, threads))
+        record = train(training_data(spec), run_dir, train_config(spec, cfg, precision, threads))
         if os.environ.get("RANK", "0") != "0":
             return DONE  # under torchrun rank 0 evaluates and writes the markers
         _evaluate(sweep_dir, run_dir, spec, cfg, threads)
