@@ -67,6 +67,9 @@ COMMANDS: dict[str, tuple[Tiny, ...]] = {
     "--trust-pickle": (Tiny({"TOK": "TOK_km500"}),),
     "slmscale tokenize S/corpus --tokenizer TOK --out U": (Tiny(),),
     "slmscale tokenize S/benchmarks/zr2021/lexical/dev --tokenizer TOK --out UB": (Tiny(),),
+    "slmscale tokenize S/corpus --tokenizer TOK --out Ush --shard 0/2": (Tiny(),),
+    "slmscale tokenize S/corpus --tokenizer TOK --out Ush --shard 1/2": (Tiny(),),
+    "slmscale tokenize S/corpus --tokenizer TOK --out Ush --merge": (Tiny(),),
     "slmscale units check U --tokenizer TOK": (Tiny(),),
     "slmscale unigram train U --out SPM --vocab-size 5000": (Tiny({"5000": "40"}),),
     "slmscale unigram encode U --model SPM --out U5k": (Tiny(),),
@@ -78,6 +81,8 @@ COMMANDS: dict[str, tuple[Tiny, ...]] = {
         (Tiny({"tiny-L4": "tiny-L1", "4000000": "4096", "1000000": "1024"}, TINY_TRAIN),),
     "torchrun --nproc-per-node 2 -m slmscale train --units U --size 20m --tokens 660000000 --out RUN20m":
         (Tiny({"20m": "tiny-L1", "660000000": "4096"}, TINY_TRAIN),),
+    "slmscale train --mixture MIX.yaml --size tiny-L4 --tokens 2000000 --out RUNmix":
+        (Tiny({"tiny-L4": "tiny-L1", "2000000": "4096"}, TINY_TRAIN),),
     "slmscale export RUN --out HF": (Tiny(),),
     "slmscale eval RUN --benchmark S/benchmarks": (Tiny(extra=("bootstrap=20",)),),
     "slmscale eval RUN --benchmark UB": (Tiny(extra=("bootstrap=20",)),),
@@ -174,6 +179,8 @@ def _workspace(ws: Path) -> None:
                         "tokens": [4096, 8192, 16384, 32768]}],
              "train": list(TINY_TRAIN), "benchmarks": ["S/benchmarks"], "eval": ["bootstrap=20"], "workers": 2}
     (ws / "SWEEP.yaml").write_text(yaml.safe_dump(sweep))
+    # Two units dirs of one tokenizer: U and its sharded twin Ush, made by the README's lines before.
+    (ws / "MIX.yaml").write_text(yaml.safe_dump({"corpora": [{"units": "U"}, {"units": "Ush", "in_test_loss": False}]}))
     (ws / "out" / "demo").mkdir(parents=True)
     (ws / "out" / "demo" / "sweep.yaml").write_text(yaml.safe_dump({**sweep, "variants": [
         {**sweep["variants"][0], "units": "../../U"}], "benchmarks": ["../../S/benchmarks"]}))

@@ -32,8 +32,8 @@ from slmscale.lm.model import Llama, next_token_loss
 from slmscale.lm.plan import RunPlan, plan_run, resolve_precision
 from slmscale.lm.record import RECORD, RunRecord
 from slmscale.lm.stop_signals import StopSignals, TrainingStopped
-from slmscale.log import get_logger
 from slmscale.lm.train_data import TrainData, identity_without_paths, open_train_data
+from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
 
 log = get_logger(__name__)

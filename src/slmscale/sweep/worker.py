@@ -61,8 +61,8 @@ def load_sweep(sweep_dir: Path) -> tuple[SweepConfig, dict[str, RunSpec]]:
 def run_stamp(spec: RunSpec, cfg: SweepConfig) -> str:
     """What a finished run depends on: its spec and the sweep's train and eval settings."""
     benchmarks = cfg.benchmarks if spec.modality == "audio" else cfg.text_benchmarks
-    # The variant's overrides count with the sweep's (so a run without any keeps its old stamp), and so
-    # does a one-units-dir run's empty mixture.
+    # The variant's overrides count with the sweep's (so a run without any keeps its old stamp); an empty
+    # mixture (one units dir) is left out for the same reason.
     spec_items = {k: v for k, v in asdict(spec).items() if k not in ("grids", "train") and (k != "mixture" or v)}
     return fingerprint({"spec": spec_items,
                         "train": [*cfg.train, *spec.train], "eval": list(cfg.eval), "benchmarks": list(benchmarks),

@@ -96,7 +96,8 @@ def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
                 counts[item.split] += np.bincount(units, minlength=tok.k)
                 stats[item.split]["frames"] += len(result.units)
                 stats[item.split]["seconds"] += result.seconds
-                seconds[item.split].append(result.seconds)
+                if shard is not None:
+                    seconds[item.split].append(result.seconds)
             closed = {split: writer.close() for split, writer in writers.items()}
         except BaseException:
             for writer in writers.values():
@@ -117,7 +118,7 @@ def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
 def finish_units_dir(tmp: Path, tok: Any, tokenizer_dir: str | Path, dedup: bool, skip_bad: bool, source: str,
                      closed: dict[str, dict[str, int]], counts: dict[str, np.ndarray], stats: dict[str, dict[str, Any]],
                      skipped: list[dict[str, str]], stage_fp: str, shard: dict[str, Any] | None = None) -> dict[str, Any]:
-    """meta.json, config.yaml and the `.completed` marker of a units dir whose shards `tmp` holds, from
+    """meta.json, config.yaml and the `.completed` marker of a units dir whose split files `tmp` holds, from
     each split's counts (`closed`), unit histograms and frames and seconds; returns the meta. An empty
     split is an error unless the dir is one `shard` of a larger run (recorded in meta.json)."""
     empty = [split for split, c in closed.items() if c["utterances"] == 0]
