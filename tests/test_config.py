@@ -143,14 +143,14 @@ def _config_classes():
 
 def _all_config_classes():
     from slmscale.audio.config import FolderImportConfig, LibriSpeechImportConfig, TinyStoriesImportConfig
-    from slmscale.lm.config import SamplingConfig
+    from slmscale.lm.config import CheckpointImportConfig, SamplingConfig
     from slmscale.lm.model import ModelShape
-    from slmscale.sweep.config import Grid, SlurmConfig, Variant
-    from slmscale.units.config import ImportConfig, TextUnitsConfig, UnigramConfig
+    from slmscale.sweep.config import Grid, SlurmConfig, Variant, WithRun
+    from slmscale.units.config import ImportConfig, PackedImportConfig, TextUnitsConfig, UnigramConfig
     from slmscale.vocoder.config import VocoderConfig
     return [*_config_classes().values(), FolderImportConfig, LibriSpeechImportConfig, TinyStoriesImportConfig,
             TextUnitsConfig, UnigramConfig, SamplingConfig, ModelShape, Grid, Variant, SlurmConfig, VocoderConfig,
-            ImportConfig]
+            ImportConfig, CheckpointImportConfig, PackedImportConfig, WithRun]
 
 
 def test_every_config_field_is_documented():

@@ -12,6 +12,7 @@ table, sLM21 and StoryCloze folders (the synthesised ones, copied), and a sweep 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -94,6 +95,14 @@ COMMANDS: dict[str, tuple[Tiny, ...]] = {
     "slmscale fit SW/results.csv --law downstream --metric sblimp --text-reference pythia --out FIT":
         (Tiny({"FIT": "FIT_downstream"}, ("bootstrap=20",)),),
     "slmscale report SW --out REPORT": (Tiny(),),
+    # The paper's artifacts: a checkpoint in their native format on U's vocabulary (see _before), packed shards.
+    "slmscale import-checkpoint gslm-scaling-85m-43p5b/ --units U --out R85m":
+        (Tiny({"gslm-scaling-85m-43p5b/": "native/"}, ("tokens=4096",)),),
+    "slmscale eval R85m --benchmark sLM21/ --benchmark sSC/ --benchmark tSC/": (Tiny(extra=("bootstrap=20",)),),
+    "slmscale sweep SWEEP.yaml --out SW --with R85m": (Tiny(),),
+    "slmscale export R85m --format slm-scaling --out R85m-native/": (Tiny(),),
+    "slmscale units import-packed data/scaling-mixture/train/ --out UP --tokenizer TOK":
+        (Tiny(extra=("test_fraction=0.2",)),),
     "slmscale vocoder train S/corpus --tokenizer TOK --out VOC": (Tiny(),),
     "slmscale generate RUN --prompt prompt.wav --seconds 6 --out continuation.wav [--vocoder VOC]":
         (Tiny(),),
@@ -180,6 +189,14 @@ def _before(command: str, ws: Path, env: dict[str, str]) -> None:
     elif command.startswith("slmscale eval RUNtext"):  # a text-arm run, as the study trains them
         _run([sys.executable, "-m", "slmscale", "train", "--units", "T", "--size", "tiny-L1", "--tokens", "4096",
               "--out", "RUNtext", *TINY_TRAIN], ws, env)
+    elif command.startswith("slmscale import-checkpoint"):  # a checkpoint of the paper's code on U's units
+        from slmscale.lm.slm_scaling_fixtures import write_native_checkpoint
+        vocab = json.loads((ws / "U" / "meta.json").read_text())["vocab_size"]
+        write_native_checkpoint(ws / "native", vocab_size=vocab, block_size=256)
+    elif command.startswith("slmscale units import-packed"):  # shards of the paper's pipeline, TOK's k units
+        from slmscale.units.packed_fixtures import make_packed_dir
+        make_packed_dir(ws / "data" / "scaling-mixture" / "train", k=json.loads((ws / "TOK" / "tokenizer.json")
+                                                                                .read_text())["k"])
     elif command.startswith("slmscale generate"):
         import soundfile as sf  # the first 1.5 s of a corpus utterance, as a user would cut one
         samples, rate = sf.read(sorted((ws / "S" / "corpus").rglob("*.wav"))[0])

@@ -84,6 +84,10 @@ def run_vocabulary(run_dir: Path, record: RunRecord) -> RunVocabulary:
         unigram_dir = _existing(meta["unigram"].get("model"), f"{where} unigram.model", "unigram model dir")
         source_dir = _existing(meta.get("source", {}).get("dir"), f"{where} source.dir", "source units dir")
         source_meta, where = read_meta(source_dir), str(source_dir / "meta.json")
+    if "tokenizer" not in source_meta:  # packed units imported without --tokenizer
+        raise StageError(f"{where}: names no tokenizer, so audio cannot be turned into this run's units; import the "
+                         "units again with `slmscale units import-packed ... --tokenizer TOK` (a tokenizer dir of "
+                         "their k-means)")
     tokenizer_dir = _existing(source_meta.get("tokenizer"), f"{where} tokenizer", "tokenizer dir")
     from slmscale.units.tokenizer import load_tokenizer
     found = load_tokenizer(tokenizer_dir).fingerprint

@@ -1,5 +1,5 @@
-"""The configs of the LM stages: the trainer's (one run of one model size on one token budget) and
-the sampling of `slmscale generate`."""
+"""The configs of the LM stages: the trainer's (one run of one model size on one token budget), the
+sampling of `slmscale generate`, and `slmscale import-checkpoint`'s."""
 
 from __future__ import annotations
 
@@ -142,3 +142,38 @@ class SamplingConfig:
                 self.top_p is not None and not 0 < self.top_p <= 1) or self.temperature < 0:
             raise ConfigError(f"sampling needs temperature >= 0, top_k >= 1 and 0 < top_p <= 1, got "
                               f"{self.temperature}, {self.top_k}, {self.top_p}")
+
+
+@dataclass(frozen=True)
+class CheckpointImportConfig:
+    """How `slmscale import-checkpoint` makes a run dir of a checkpoint trained elsewhere."""
+    name: str = ""
+    """The released model's name (e.g. gslm-scaling-85m-43p5b), which gives its size and tokens seen;
+    "" = the checkpoint dir's own name."""
+    tokens: Optional[int] = None
+    """D, the tokens the checkpoint was trained on; none = what its name gives (a name that gives none
+    leaves the run out of results tables and fits)."""
+    unique_tokens: Optional[int] = None
+    """U, the distinct tokens its training drew from; none = D (one pass, as the released runs are
+    documented: at most one corpus epoch)."""
+    test_split: str = "test"
+    """Split of the units dir the test loss is measured on (as `train` measures its own runs')."""
+    test_tokens: Optional[int] = None
+    """Cap on the test tokens; none = the whole test split."""
+    batch_size: int = 8
+    """Windows per forward pass when measuring the test loss (does not change it)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """`auto` = CUDA when available."""
+
+    def __post_init__(self) -> None:
+        for key in ("tokens", "unique_tokens"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"{key}: must be at least 1 or none, got {value}")
+        if self.test_tokens is not None and self.test_tokens < 2:
+            raise ConfigError(f"test_tokens: must be at least 2 (one token predicted from another) or none, "
+                              f"got {self.test_tokens}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size: must be at least 1, got {self.batch_size}")
+        if not self.test_split:
+            raise ConfigError("test_split: must name a split of the units dir, got an empty name")

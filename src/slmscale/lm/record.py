@@ -1,4 +1,5 @@
-"""`RunRecord`: the one type of a run dir's `run.json`, which only the trainer writes.
+"""`RunRecord`: the one type of a run dir's `run.json`, which only the trainer writes (and, for a
+checkpoint trained elsewhere, `slmscale import-checkpoint`: lm/import_checkpoint.py).
 
 run.json says what a run is and how its training went: status, the plan's resolved numbers,
 the test/validation losses, the units dir and config it was trained on, and the fingerprint that
@@ -25,11 +26,14 @@ from slmscale.files import StageError, read_json, read_json_object, write_json
 RECORD = "run.json"
 RECORD_VERSION = 1
 """Bumped when a field changes meaning. 0: written before RunRecord (no `version` key; evaluation
-copied its headline metrics in under `downstream`); 1: written by RunRecord, the trainer's alone."""
+copied its headline metrics in under `downstream`); 1: written by RunRecord, the trainer's alone.
+`origin`, which only an imported run has, came within version 1: it changes no other field's meaning."""
 
 _LATE = ("test_tokens", "tokens_per_second", "finished", "error")
 """Fields only the end of a run sets: left out of run.json while None, as before RunRecord, so
 that a running record does not claim an `error` or a `finished` time."""
+_IMPORTED = ("origin",)
+"""Fields only an imported run has: left out of a trained run's run.json, which reads as before."""
 
 
 @dataclass
@@ -109,6 +113,10 @@ class RunRecord:
     """UTC time the run completed, failed or was interrupted."""
     error: str | None = None
     """Why a failed or interrupted run stopped."""
+    origin: dict[str, Any] | None = None
+    """Where an imported run's weights come from (`slmscale import-checkpoint`): the source dir, its
+    format and config (model_args), the released model's name, where `tokens` and `unique_tokens`
+    came from, and the weights' content hash. None for a run trained here."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys of the file this version does not know (a version-0 `downstream`), kept as read."""
 
@@ -126,7 +134,7 @@ class RunRecord:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "extra" or (f.name in _LATE and value is None):
+            if f.name == "extra" or (f.name in (*_LATE, *_IMPORTED) and value is None):
                 continue
             out[f.name] = value
         return {**out, **{k: v for k, v in self.extra.items() if k not in out}}

@@ -126,7 +126,7 @@ def _check_same_config(run_dir: Path, print_: str) -> None:
                          f"{run_dir / 'train.yaml'}); choose another --out or delete it")
 
 
-def _bits_per_second(loss: float, split_meta: dict[str, Any]) -> float | None:
+def bits_per_second(loss: float, split_meta: dict[str, Any]) -> float | None:
     """nats/token -> bits per second of audio, comparable across tokenizers of the same audio."""
     seconds = split_meta.get("audio_seconds")
     if not seconds:
@@ -264,7 +264,7 @@ def _train(units_dir: Path, run_dir: Path, cfg: TrainConfig, meta: dict[str, Any
             wall = elapsed()
             record = dataclasses.replace(
                 record, status="completed", test_loss=test_loss, test_tokens=test_count,
-                test_bits_per_second=_bits_per_second(test_loss, meta["splits"][cfg.test_split]),
+                test_bits_per_second=bits_per_second(test_loss, meta["splits"][cfg.test_split]),
                 wall_seconds=round(wall, 3), tokens_per_second=round(plan.tokens / max(wall, 1e-9), 1),
                 finished=utc_now())
             record.write(run_dir / RECORD)

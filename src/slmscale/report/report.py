@@ -15,6 +15,7 @@ no loss law (Chinchilla, data-constrained, loss envelope) across runs of differe
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -134,14 +135,16 @@ def _checks(main: VariantRuns | None, numbers: dict) -> dict[str, Any]:
                               **({"why": extrapolation["skipped"]} if "skipped" in extrapolation else {})}}
 
 
-def run_outcomes(sweep_dir: Path) -> Outcomes:
-    """(run_id, metric) -> the run's per-pair outcomes from SWEEP/runs/RUN/eval.json (None when the
-    file or its pairs are absent); each eval.json is read once."""
+def run_outcomes(sweep_dir: Path, rows: Iterable[dict[str, str]] = ()) -> Outcomes:
+    """(run_id, metric) -> the run's per-pair outcomes from SWEEP/runs/RUN/eval.json, or from the run dir
+    a row names (`run_dir`: a run from outside the sweep); None when the file or its pairs are absent.
+    Each eval.json is read once."""
     cache: dict[str, dict] = {}
+    elsewhere = {row["run_id"]: Path(row["run_dir"]) for row in rows if (row.get("run_dir") or "").strip()}
 
     def outcomes(run_id: str, metric: str) -> PairOutcomes | None:
         if run_id not in cache:
-            cache[run_id] = read_json_object(sweep_dir / "runs" / run_id / EVAL_FILE)
+            cache[run_id] = read_json_object(elsewhere.get(run_id, sweep_dir / "runs" / run_id) / EVAL_FILE)
         return pair_outcomes(cache[run_id], metric)
     return outcomes
 
@@ -271,7 +274,7 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path, bootstrap: int = 100
         "runs": sweep.rows,
         "paper": {"table4": PAPER_TABLE4, "ratios": PAPER_RATIOS, "table5": PAPER_TABLE5},
     }
-    report["findings"] = compute_findings(report, run_outcomes(sweep.path.parent), bootstrap, seed)
+    report["findings"] = compute_findings(report, run_outcomes(sweep.path.parent, sweep.rows), bootstrap, seed)
     report = json_ready(report)
     write_json(out_dir / REPORT_JSON, report)
     write_text(out_dir / REPORT_MD, render(report))

@@ -25,7 +25,7 @@ RESULTS_FILE = "results.csv"
 REQUIRED = ("run_id", "status", "variant", "params", "tokens", "loss")
 DESCRIPTIVE = ("run_id", "status", "grids", "variant", "corpus", "tokenizer", "modality", "size", "precision",
                "params", "non_embedding", "tokens", "unique_tokens", "epochs", "flops", "flops_with_attention", "loss",
-               "loss_bits_per_second", "valid_loss", "wall_seconds", "error")
+               "loss_bits_per_second", "valid_loss", "wall_seconds", "error", "run_dir")
 """The columns of results.csv that are not zero-shot metrics (slmscale.sweep.results.BASE_COLUMNS)."""
 BASELINE = re.compile(r"^kn\d+_")
 """Prefix of the n-gram baseline's copy of each metric (kn5_sblimp beside sblimp)."""

@@ -112,7 +112,8 @@ class StudyConfig:
     """Real data: spoken benchmarks (sLM21 tree, StoryCloze folders) every speech run is evaluated on
     (relative paths from the current directory)."""
     sweep: SweepConfig = TINY_SWEEP
-    """The grids over the variants (leave `variants` and `benchmarks` empty: the study fills them)."""
+    """The grids over the variants (leave `variants` and `benchmarks` empty: the study fills them); its
+    `with_runs` (run dirs relative to the current directory) add runs from outside to the results."""
     fit: StudyFitConfig = StudyFitConfig()
     """Fit settings of the report's laws, used by every fit the report makes."""
 

@@ -68,13 +68,14 @@ def _complete(path: Path) -> Callable[[], bool]:
 
 def _sweep_config(cfg: StudyConfig, out: Path, used: set[str]) -> dict[str, Any]:
     """sweep.yaml's content. Its paths are absolute: the sweep reads relative ones from the folder of
-    sweep.yaml (the study dir), while the study's own (`--out`, `prepared`, `benchmarks`) are
-    relative to the current directory."""
+    sweep.yaml (the study dir), while the study's own (`--out`, `prepared`, `benchmarks`,
+    `sweep.with_runs`) are relative to the current directory."""
     out = out.resolve()
+    taken = tuple(dataclasses.replace(w, run=str(Path(w.run).resolve())) for w in cfg.sweep.with_runs)
     if cfg.prepared:
         prepared = tuple(dataclasses.replace(v, units=str(Path(v.units).resolve())) for v in cfg.prepared)
         benchmarks = tuple(str(Path(path).resolve()) for path in cfg.benchmarks)
-        return to_dict(dataclasses.replace(cfg.sweep, variants=prepared, benchmarks=benchmarks))
+        return to_dict(dataclasses.replace(cfg.sweep, variants=prepared, benchmarks=benchmarks, with_runs=taken))
     labels = {"raw": ("all", "raw"), "stories": ("stories", "raw"), "sentences": ("sentences", "raw"),
               "unigram": ("all", "unigram"), "text": ("all", cfg.text.alphabet)}
     train = {"text": cfg.text_train, "unigram": cfg.unigram_train}
@@ -82,7 +83,7 @@ def _sweep_config(cfg: StudyConfig, out: Path, used: set[str]) -> dict[str, Any]
                 for name in STUDY_VARIANTS if name in used]
     benchmarks = out / "speech" / "benchmarks"
     sweep = dataclasses.replace(
-        cfg.sweep, variants=tuple(variants),
+        cfg.sweep, variants=tuple(variants), with_runs=taken,
         benchmarks=(str(benchmarks),) if benchmarks.is_dir() else (),
         text_benchmarks=(str(out / "world" / "benchmarks"),) if "text" in used else ())
     return to_dict(sweep)

@@ -7,6 +7,8 @@ one run. Budgets are absolute (`tokens`) or tokens per parameter (`tokens_per_pa
 as in the paper's grid, docs/PAPER.md §2.7); `epochs` > 1 trains on D/epochs unique tokens (the
 data-constrained runs). The `train` and `eval` overrides are checked against TrainConfig and
 EvalConfig when a sweep config is built, so a misspelt key fails `sweep plan`, not every worker.
+`with_runs` adds completed runs made elsewhere (e.g. `slmscale import-checkpoint` of the paper's
+released models) to the results table.
 """
 
 from __future__ import annotations
@@ -75,6 +77,18 @@ class Grid:
 
 
 @dataclass(frozen=True)
+class WithRun:
+    """A completed run dir from outside the sweep (an imported checkpoint of the paper's released models,
+    a run trained by hand) whose row joins results.csv, so the report draws and fits it beside the
+    sweep's own runs. The sweep neither trains nor evaluates it: its scores are its eval.json's."""
+    run: str = ""
+    """The run dir (relative to the config file)."""
+    variant: str = ""
+    """The variant it is drawn and fitted with; "" = the variant whose units dir the run names (run.json
+    units.path), as an import with `--units` of that variant's units dir does."""
+
+
+@dataclass(frozen=True)
 class SlurmConfig:
     """The Slurm launcher (submitit): one array task per run."""
     partition: str = ""
@@ -117,6 +131,8 @@ class SweepConfig:
     """local: runs at once (0 = one per CPU core); cores are split evenly between them."""
     slurm: SlurmConfig = SlurmConfig()
     """The Slurm launcher's resources."""
+    with_runs: tuple[WithRun, ...] = ()
+    """Completed run dirs from outside the sweep whose rows join results.csv (`sweep --with RUN` adds one)."""
 
     def __post_init__(self) -> None:
         check_overrides("train", TrainConfig, self.train)

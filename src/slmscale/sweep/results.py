@@ -14,6 +14,10 @@ the others' from the plan, blank only when the units dir is not built yet.
 `precision` is what the trainer used (run.json), blank for a run that has not started: the
 report checks that the runs it fits share one.
 
+The runs a sweep takes from outside (`with_runs`, `sweep --with`) follow, in rows of grid "with"
+whose `run_dir` names their run dir (sweep/with_runs.py); the sweep's own leave it blank
+(SWEEP/runs/<run_id>).
+
 The metric columns come from the run's eval.json, joined here with its run record (run.json is
 the trainer's alone). A run dir evaluated before that rule also has them copied into run.json
 (`downstream`), the same numbers as its eval.json: they are the fallback, so such a sweep's
@@ -32,12 +36,13 @@ from slmscale.files import read_json_object, write_text
 from slmscale.lm.record import RECORD, RunRecord
 from slmscale.sweep.config import SweepConfig
 from slmscale.sweep.grid import RunSpec, train_split_tokens, unique_and_epochs
+from slmscale.sweep.with_runs import with_run_rows
 from slmscale.sweep.worker import DONE, FAILURE_FILE, load_sweep, run_stamp, run_state
 
 RESULTS_FILE = "results.csv"
 BASE_COLUMNS = ("run_id", "status", "grids", "variant", "corpus", "tokenizer", "modality", "size", "precision",
                 "params", "non_embedding", "tokens", "unique_tokens", "epochs", "flops", "flops_with_attention", "loss",
-                "loss_bits_per_second", "valid_loss", "wall_seconds", "error")
+                "loss_bits_per_second", "valid_loss", "wall_seconds", "error", "run_dir")
 
 
 def _recorded_unique(record: RunRecord) -> int | None:
@@ -97,6 +102,7 @@ def write_results(sweep_dir: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     cfg, specs = load_sweep(sweep_dir)
     splits = _train_tokens(cfg, specs.values())
     rows = [run_row(sweep_dir, spec, run_stamp(spec, cfg), splits[spec.units]) for spec in specs.values()]
+    rows += with_run_rows(cfg, set(specs))
     metrics = sorted({key for row in rows for key in row} - set(BASE_COLUMNS))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*BASE_COLUMNS, *metrics], lineterminator="\n", restval="")

@@ -4,7 +4,8 @@ The sweep dir holds the resolved config (`sweep.yaml`, every path absolute) and 
 runs (`runs.json`); workers read those, never the user's file. Rerunning the same command
 skips finished runs, resumes interrupted ones from their checkpoints and leaves failed ones
 recorded (`--retry-failed` runs them again). Editing the config (more sizes, budgets) and
-rerunning extends the sweep: ids name what a run is, so finished runs are kept. Every run
+rerunning extends the sweep: ids name what a run is, so finished runs are kept. Runs from outside
+(`with_runs`, `--with RUN`) only join results.csv: they are neither trained nor evaluated here. Every run
 trains in the sweep's one precision, chosen when it starts and kept (`slmscale.sweep.precision`).
 """
 
@@ -21,12 +22,13 @@ import yaml
 from slmscale.config import ConfigError, apply_overrides, load_config, to_dict
 from slmscale.files import StageError, atomic_file, write_text
 from slmscale.log import get_logger
-from slmscale.sweep.config import SweepConfig
+from slmscale.sweep.config import SweepConfig, WithRun
 from slmscale.sweep.grid import RunSpec, expand, train_split_tokens, unique_and_epochs
 from slmscale.sweep.launchers import run_local, run_slurm, slurm_dry_run, split_cores
 from slmscale.sweep.precision import (PRECISION_FILE, check_override, grid_widths, machine_precision, read_choice,
                                       requested_precision, run_device, stale_precision, sweep_precision)
 from slmscale.sweep.results import write_results
+from slmscale.sweep.with_runs import with_run_rows
 from slmscale.sweep.worker import CONFIG_FILE, DONE, RUNS_FILE, load_sweep, run_stamp, run_state, spec_rows
 
 log = get_logger(__name__)
@@ -36,8 +38,10 @@ def _absolute(paths: tuple[str, ...], base: Path) -> tuple[str, ...]:
     return tuple(str(p if Path(p).is_absolute() else (base / p).resolve()) for p in paths)
 
 
-def resolve(config: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[SweepConfig, list[RunSpec]]:
-    """Load, make every path absolute (relative to the config file) and expand."""
+def resolve(config: str | Path, overrides: list[str] | tuple[str, ...] = (),
+            with_runs: tuple[str, ...] = ()) -> tuple[SweepConfig, list[RunSpec]]:
+    """Load, make every path absolute (relative to the config file; `with_runs`, the run dirs of `--with`,
+    relative to the current directory), check the runs taken from outside, and expand."""
     config = Path(config)
     if not config.is_file():
         raise StageError(f"{config}: sweep config not found")
@@ -45,17 +49,22 @@ def resolve(config: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     base = config.resolve().parent
     variants = tuple(dataclasses.replace(v, units=str((base / v.units).resolve()) if not Path(v.units).is_absolute()
                                          else v.units) for v in cfg.variants)
+    taken = tuple(dataclasses.replace(w, run=_absolute((w.run,), base)[0]) for w in cfg.with_runs)
     cfg = dataclasses.replace(cfg, variants=variants, benchmarks=_absolute(cfg.benchmarks, base),
-                              text_benchmarks=_absolute(cfg.text_benchmarks, base))
+                              text_benchmarks=_absolute(cfg.text_benchmarks, base),
+                              with_runs=taken + tuple(WithRun(str(Path(run).resolve())) for run in with_runs))
     for path in (*cfg.benchmarks, *cfg.text_benchmarks):
         if not Path(path).exists():
             raise ConfigError(f"{config}: benchmark {path} does not exist")
-    return cfg, expand(cfg, base)
+    specs = expand(cfg, base)
+    with_run_rows(cfg, {spec.run_id for spec in specs})  # a run that cannot join the table fails here, not at the end
+    return cfg, specs
 
 
-def prepare(config: str | Path, sweep_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> list[RunSpec]:
+def prepare(config: str | Path, sweep_dir: Path, overrides: list[str] | tuple[str, ...] = (),
+            with_runs: tuple[str, ...] = ()) -> list[RunSpec]:
     """Write sweep.yaml and runs.json into the sweep dir (atomically); returns the runs."""
-    cfg, specs = resolve(config, overrides)
+    cfg, specs = resolve(config, overrides, with_runs)
     check_override(sweep_dir, cfg, read_choice(sweep_dir))  # before anything of the sweep dir changes
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_text(sweep_dir / CONFIG_FILE, yaml.safe_dump(to_dict(cfg), sort_keys=False))
@@ -91,11 +100,13 @@ def record_precision(sweep_dir: Path, launcher: str | None = None) -> str | None
 
 
 def run_sweep(config: str | Path, sweep_dir: str | Path, launcher: str | None = None, workers: int | None = None,
-              retry_failed: bool = False, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    """Run every unfinished run of the sweep; returns a summary (counts by status, results path)."""
+              retry_failed: bool = False, overrides: list[str] | tuple[str, ...] = (),
+              with_runs: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run every unfinished run of the sweep; returns a summary (counts by status, results path).
+    `with_runs`: completed run dirs from outside the sweep whose rows join results.csv (`--with`)."""
     sweep_dir = Path(sweep_dir)
     started = time.perf_counter()
-    prepare(config, sweep_dir, overrides)
+    prepare(config, sweep_dir, overrides, with_runs)
     cfg, _ = load_sweep(sweep_dir)
     launcher = launcher or cfg.launcher
     record_precision(sweep_dir, launcher)

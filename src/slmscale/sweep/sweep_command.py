@@ -1,4 +1,4 @@
-"""`slmscale sweep CONFIG.yaml --out SWEEP [--launcher local|slurm] [--workers N]` and
+"""`slmscale sweep CONFIG.yaml --out SWEEP [--launcher local|slurm] [--workers N] [--with RUN ...]` and
 `slmscale sweep plan CONFIG.yaml [--workers N] [--no-measure] [--launcher slurm [--out SWEEP]]`."""
 
 from __future__ import annotations
@@ -26,14 +26,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, metavar="N", help="local runs at once (default: one per core)")
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     parser.add_argument("--no-measure", action="store_true", help="plan: skip the throughput measurement")
+    parser.add_argument("--with", dest="with_runs", action="append", default=[], metavar="RUN",
+                        help="a completed run dir from outside the sweep (e.g. `slmscale import-checkpoint` of a "
+                             "released model, imported with --units of a variant's units dir) whose row joins "
+                             "results.csv, in the variant of its units; repeatable (config key with_runs)")
 
 
 def run(args: argparse.Namespace) -> int:
     from slmscale.sweep.sweep import plan_table, run_sweep
     if args.show_config:
         from slmscale.cli import show_config
-        from slmscale.sweep.config import Grid, SweepConfig, Variant
-        return show_config(SweepConfig, ("variants", Variant), ("grids", Grid))
+        from slmscale.sweep.config import Grid, SweepConfig, Variant, WithRun
+        return show_config(SweepConfig, ("variants", Variant), ("grids", Grid), ("with_runs", WithRun))
     overrides = [a for a in args.args if "=" in a]
     positional = [a for a in args.args if "=" not in a]
     if positional[:1] == ["plan"]:
@@ -45,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if len(positional) != 1 or not args.out:
         raise StageError("usage: slmscale sweep CONFIG.yaml --out SWEEP (or: slmscale sweep plan CONFIG.yaml)")
-    summary = run_sweep(positional[0], args.out, args.launcher, args.workers, args.retry_failed, overrides)
+    summary = run_sweep(positional[0], args.out, args.launcher, args.workers, args.retry_failed, overrides,
+                        tuple(args.with_runs))
     print(json.dumps({k: v for k, v in summary.items() if k != "this_call"}))
     return 0 if not summary["status"].get("failed") else 1

@@ -1,5 +1,6 @@
 """The configs of the units stages: `tokenizer train` and `tokenizer import-kmeans` (a feature spec
-plus k-means), `tokenize` (audio to units), `unigram train` and the text arm (`tokenize-text`).
+plus k-means), `tokenize` (audio to units), `unigram train`, the text arm (`tokenize-text`) and
+`units import-packed` (the paper pipeline's packed units).
 
 `tokenize`'s keys do not change the units, which the tokenizer fixes: they choose only how its
 units are stored (`dedup`) and how the stage runs, which is why `tokenize_corpus` takes them as
@@ -106,3 +107,30 @@ class UnigramConfig:
     def __post_init__(self) -> None:
         if self.max_piece_length < 1 or self.threads < 1:
             raise ConfigError("max_piece_length and threads must be at least 1")
+
+
+@dataclass(frozen=True)
+class PackedImportConfig:
+    """How `slmscale units import-packed` splits the paper pipeline's packed units into a units dir."""
+    valid_fraction: float = 0.01
+    """Fraction of the utterances in the valid split, chosen by a hash of each id (the same ids whatever
+    the shard order); unused when id lists are given."""
+    test_fraction: float = 0.01
+    """Fraction in the test split (the paper's random 1% where a corpus has no official test part)."""
+    valid_ids: str = ""
+    """A file of ids, one a line, that make the valid split; with valid_ids or test_ids the splits follow
+    the lists (every other id is train) and the fractions are not used. `--valid-ids`."""
+    test_ids: str = ""
+    """A file of ids that make the test split (see valid_ids). `--test-ids`."""
+    tokenizer: str = ""
+    """A tokenizer dir of the same units (`tokenizer import-kmeans` of the quantizer the shards name), recorded
+    so that eval and generate can tokenize audio for runs on these units; "" = none (training and the test
+    loss need none). `--tokenizer`."""
+
+    def __post_init__(self) -> None:
+        for key in ("valid_fraction", "test_fraction"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(f"{key}: must lie in [0, 1), got {getattr(self, key)}")
+        if self.valid_fraction + self.test_fraction >= 1:
+            raise ConfigError(f"valid_fraction + test_fraction: {self.valid_fraction} + {self.test_fraction} "
+                              "leave no train split")
