@@ -141,3 +141,35 @@ def test_a_miniature_study_end_to_end_then_a_rerun_skips_everything(tmp_path):
     again = json.loads((tmp_path / "study" / "study.json").read_text())
     assert all(stage["skipped"] for stage in again["stages"].values()), again["stages"]
     assert again["wall_seconds"] < 30
+
+
+def test_a_stage_output_of_another_config_is_moved_aside_and_redone(tmp_path: Path) -> None:
+    """An edited study (or a changed default) finds its old stage outputs: each moves to
+    OUT/superseded/ and the stage runs again, instead of the stage refusing the directory."""
+    from slmscale.files import StageError, check_output_dir, mark_completed
+    from slmscale.study.study import _Stages
+    out = tmp_path / "study"
+    old = out / "units" / "raw"
+    old.mkdir(parents=True)
+    mark_completed(old, "old-config")
+    (old / "data").write_text("old")
+
+    def work() -> str:
+        if check_output_dir(old, "new-config"):
+            return "skipped"
+        old.mkdir(parents=True, exist_ok=True)
+        mark_completed(old, "new-config")
+        return "made"
+
+    stages = _Stages(out)
+    assert stages("units", lambda: True, work) == "made"
+    assert stages.timings["units"]["skipped"] is False
+    [moved] = stages.superseded
+    assert moved.parent == out / "superseded" and moved.name.startswith("units-raw-")
+    assert (moved / "data").read_text() == "old" and not (old / "data").exists()
+    assert stages("units", lambda: True, work) == "skipped" and len(stages.superseded) == 1
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    mark_completed(outside, "old-config")
+    with pytest.raises(StageError, match="different config"):  # not the study's to move
+        stages("other", lambda: True, lambda: check_output_dir(outside, "new-config"))

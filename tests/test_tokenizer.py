@@ -281,7 +281,7 @@ def test_committed_config_loads() -> None:
     config = load_config(TokenizerConfig, ROOT / "configs" / "tokenizer" / "default.yaml")
     assert config.k == 200 and config.dedup and config.features.kind == "mfcc"
     assert config.features.frame_rate == 100 and config.features.cmvn
-    assert config.features.cmvn_stats == "utterance" == TokenizerConfig().features.cmvn_stats
+    assert config.features.cmvn_stats == "past" == TokenizerConfig().features.cmvn_stats
 
 
 def test_fingerprints_of_tokenizers_before_past_cmvn_are_unchanged() -> None:

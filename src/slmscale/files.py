@@ -37,6 +37,15 @@ class StageError(RuntimeError):
     """A stage refused its inputs or its output directory; the message says why."""
 
 
+class DifferentConfig(StageError):
+    """A stage's output directory holds a completed output of another config (`check_output_dir`).
+    A study moves it aside and redoes the stage; a stage run alone refuses."""
+
+    def __init__(self, message: str, directory: Path) -> None:
+        super().__init__(message)
+        self.directory = directory
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path, mode: str = "w") -> Iterator[Any]:
     """Open a temporary file beside `path`; rename it onto `path` only on success."""
@@ -251,6 +260,6 @@ def check_output_dir(directory: str | Path, fingerprint: str) -> bool:
     if is_completed(directory, fingerprint):
         remove_dead_temporaries(directory)  # a killed rerun's leftovers go even when nothing reruns
         return True
-    raise StageError(
+    raise DifferentConfig(
         f"{directory} already holds a completed output made with a different config "
-        f"(see {marker}); choose another --out or delete it")
+        f"(see {marker}); choose another --out or delete it", directory)

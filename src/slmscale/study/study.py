@@ -5,7 +5,8 @@ world -> synth -> tokenizer -> units (raw, and split by corpus) -> unigram -> te
 
 Every stage is the same function its own command runs, writing under OUT (world/, speech/,
 tokenizer/, units/<variant>/, unigram/, sweep/, report/); each skips finished work and
-resumes unfinished work, so an interrupted study resumes where it stopped. `study.json`
+resumes unfinished work, so an interrupted study resumes where it stopped; an output made with
+another config (an edited study, a changed default) moves to superseded/ and is redone. `study.json`
 records each stage's wall time (and whether it was skipped) for the run that wrote it, and the
 one precision every run trained in (the sweep chooses it once; the report states it).
 """
@@ -21,7 +22,7 @@ from typing import Any
 import yaml
 
 from slmscale.config import ConfigError, fingerprint, to_dict
-from slmscale.files import MARKER, content_hash, is_completed, mark_completed, write_json, write_text
+from slmscale.files import MARKER, DifferentConfig, content_hash, is_completed, mark_completed, write_json, write_text
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now
 from slmscale.study.config import STUDY_VARIANTS, StudyConfig
@@ -48,16 +49,42 @@ def _used_variants(cfg: StudyConfig) -> set[str]:
 
 
 class _Stages:
-    """Times each stage and notes whether it had anything to do."""
+    """Times each stage and notes whether it had anything to do.
 
-    def __init__(self) -> None:
+    A stage output completed under another config (the study was edited, or a default changed) is
+    moved to OUT/superseded/ and the stage redone; `superseded` then says the trained runs rest on
+    other data, so the study moves the sweep and the report aside too (a run's fingerprint covers
+    its units, and a sweep refuses a run dir of other units)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
         self.timings: dict[str, dict[str, Any]] = {}
+        self.superseded: list[Path] = []
+
+    def supersede(self, directory: Path) -> None:
+        """Move a stage output under OUT/superseded/<its path, / as ->-<UTC time>/."""
+        directory = Path(directory)
+        name = "-".join(directory.resolve().relative_to(self.out.resolve()).parts)
+        target = self.out / "superseded" / f"{name}-{utc_now().replace(':', '')}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        directory.rename(target)
+        log.warning("study: %s was made with another config; moved to %s", directory, target)
+        self.superseded.append(target)
 
     def __call__(self, name: str, done: Callable[[], bool], work: Callable[[], Any]) -> Any:
         skipped = done()
         start = time.perf_counter()
-        log.info("study: %s%s", name, " (complete, skipped)" if skipped else "")
-        result = work()
+        log.info("study: %s%s", name, " (complete)" if skipped else "")
+        while True:
+            try:
+                result = work()
+                break
+            except DifferentConfig as err:
+                inside = Path(err.directory).resolve().is_relative_to(self.out.resolve())
+                if not inside or Path(err.directory).resolve() == self.out.resolve():
+                    raise
+                self.supersede(err.directory)
+                skipped = False
         self.timings[name] = {"seconds": round(time.perf_counter() - start, 1), "skipped": skipped}
         return result
 
@@ -141,10 +168,14 @@ def run_study(out_dir: str | Path, cfg: StudyConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     # The world as its own config.yaml has it: a world key added since, at its default, is left out.
     write_text(out / "study.yaml", yaml.safe_dump({**to_dict(cfg), "world": world_dict(cfg.world)}, sort_keys=False))
-    stage = _Stages()
+    stage = _Stages(out)
     started = time.perf_counter()
     if not cfg.prepared:
         _data_stages(out, cfg, used, stage)
+    if stage.superseded:
+        for later in (out / "sweep", out / "report"):
+            if later.exists():
+                stage.supersede(later)
     sweep_yaml = out / "sweep.yaml"
     write_text(sweep_yaml, yaml.safe_dump(_sweep_config(cfg, out, used), sort_keys=False))
     from slmscale.sweep.sweep import pending, prepare, record_precision, run_sweep

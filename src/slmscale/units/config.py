@@ -18,8 +18,11 @@ from slmscale.units.features import FeatureSpec
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    features: FeatureSpec = FeatureSpec()
-    """The frame features clustered (kind mfcc|logmel|hubert, frame rate, CMVN, HuBERT path and layer)."""
+    features: FeatureSpec = FeatureSpec(cmvn_stats="past")
+    """The frame features clustered (kind mfcc|logmel|hubert, frame rate, CMVN, HuBERT path and layer).
+    CMVN takes its statistics from the past frames: with whole-utterance statistics the two files of
+    a cloze item or minimal pair get different units over their identical prompt, which biased the
+    speech StoryCloze below chance (docs/LOG.md, 2026-12-07 night)."""
     k: int = 200
     """Number of k-means clusters = speech units (docs/DESIGN.md §5.2: k=200 beat k=50 on minimal pairs)."""
     frames_sample: int = 300_000

@@ -66,7 +66,8 @@ class FeatureSpec:
     frame, and at least the first CMVN_WARMUP_SECONDS: a shared prefix gets identical features and
     units, so a minimal pair or a cloze ending changes units only where its audio changes;
     docs/LOG.md, 2026-12-07: no better downstream on the tiny world, and a higher loss). "utterance"
-    is what tokenizers written before the option computed: a recorded spec without the key means it."""
+    is what tokenizers written before the option computed: a recorded spec without the key means it.
+    `tokenizer train` defaults to "past" (TokenizerConfig)."""
     n_mfcc: int = 13
     """Cepstral coefficients kept (c0 included); the MFCC dim is 3 * n_mfcc with deltas."""
     n_mels: int = 80
