@@ -11,6 +11,7 @@ Only the variants some grid uses are built.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from slmscale.audio.config import SynthConfig
@@ -80,6 +81,68 @@ class StudyFitConfig:
 
 
 @dataclass(frozen=True)
+class StudyShrink:
+    """A large study's wiring at tiny scale, for a CPU: every model size of the grids replaced by a tiny
+    stand-in and every budget cut, so its variants, grids, stages and report run in minutes. A check
+    that the config runs, not a study: its numbers mean nothing. Off while `sizes` is empty."""
+    sizes: tuple[str, ...] = ()
+    """`size=stand-in` pairs, one for every size the grids name, e.g. 85m=tiny-L4; each stand-in a size
+    preset used once, so every grid keeps its shape (its sizes x budgets); none = the study as written."""
+    tokens_per_param_base: int = 1000
+    """A grid's `tokens_per_param` budget r becomes r x this many tokens, the same for every size (the
+    stand-ins' own N, 60x apart, would give budgets 60x apart)."""
+    tokens_scale: float = 0.001
+    """Absolute budgets (`tokens`, `unique_tokens`) are multiplied by this (rounded, at least 1)."""
+    train: tuple[str, ...] = ("context=64", "tokens_per_update=1024", "compile=false", "eval_every=0")
+    """TrainConfig overrides every shrunk run gets last (after the sweep's and its variant's): a short
+    context and batch for the tiny budgets, no compilation (minutes on a CPU). Not `precision`."""
+
+    def __post_init__(self) -> None:
+        from slmscale.lm.sizes import get_preset
+        seen: dict[str, str] = {}
+        for pair in self.sizes:
+            size, _, stand_in = (part.strip() for part in pair.partition("="))
+            if not size or not stand_in:
+                raise ConfigError(f"shrink.sizes: {pair!r} is not size=stand-in (e.g. 85m=tiny-L4)")
+            try:
+                get_preset(stand_in)
+            except KeyError as err:
+                raise ConfigError(f"shrink.sizes: {pair!r}: {err.args[0]}") from None
+            if size in seen or stand_in in seen.values():
+                raise ConfigError(f"shrink.sizes: {pair!r}: each size and each stand-in may appear once")
+            seen[size] = stand_in
+        if self.tokens_per_param_base < 1:
+            raise ConfigError(f"shrink.tokens_per_param_base: must be at least 1, got {self.tokens_per_param_base}")
+        if not 0 < self.tokens_scale <= 1:
+            raise ConfigError(f"shrink.tokens_scale: must be in (0, 1], got {self.tokens_scale}")
+        if any(item.split("=", 1)[0].strip() == "precision" for item in self.train):
+            raise ConfigError("shrink.train: precision is chosen once per sweep; set it in sweep.train")
+        check_overrides("shrink.train", TrainConfig, self.train)
+
+    def stand_ins(self) -> dict[str, str]:
+        return {size.strip(): stand_in.strip() for size, _, stand_in in (p.partition("=") for p in self.sizes)}
+
+    def grids(self, grids: tuple[Grid, ...]) -> tuple[Grid, ...]:
+        """The grids at tiny scale (unchanged while off); a size without a stand-in is a ConfigError.
+        `max_flops` is dropped: the tiny runs' FLOPs say nothing of the full-size runs' it caps."""
+        if not self.sizes:
+            return grids
+        stand_ins = self.stand_ins()
+        shrunk = []
+        for grid in grids:
+            missing = [size for size in grid.sizes if size not in stand_ins]
+            if missing:
+                raise ConfigError(f"shrink.sizes: no stand-in for {', '.join(missing)} (grid {grid.name}); "
+                                  "give one pair size=stand-in for every size of the grids")
+            tokens = tuple(dict.fromkeys([*(max(1, round(t * self.tokens_scale)) for t in grid.tokens),
+                                          *(max(1, round(r * self.tokens_per_param_base)) for r in grid.tokens_per_param)]))
+            shrunk.append(dataclasses.replace(
+                grid, sizes=tuple(stand_ins[size] for size in grid.sizes), tokens=tokens, tokens_per_param=(),
+                unique_tokens=tuple(max(1, round(u * self.tokens_scale)) for u in grid.unique_tokens), max_flops=0.0))
+        return tuple(shrunk)
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """One scaling study, end to end."""
     world: WorldConfig = TINY_WORLD
@@ -116,7 +179,11 @@ class StudyConfig:
     `with_runs` (run dirs relative to the current directory) add runs from outside to the results."""
     fit: StudyFitConfig = StudyFitConfig()
     """Fit settings of the report's laws, used by every fit the report makes."""
+    shrink: StudyShrink = StudyShrink()
+    """Off by default: every size of the grids replaced by a tiny stand-in and every budget cut, to run a
+    large study's wiring on a CPU (tests/test_study.py runs configs/study/gpu.yaml so)."""
 
     def __post_init__(self) -> None:
         for name in ("text_train", "unigram_train"):  # a typo fails here, not in every run of the variant
             check_overrides(name, TrainConfig, getattr(self, name))
+        self.shrink.grids(self.sweep.grids)  # a size without a stand-in fails when the config is read

@@ -99,18 +99,21 @@ def _sweep_config(cfg: StudyConfig, out: Path, used: set[str]) -> dict[str, Any]
     `sweep.with_runs`) are relative to the current directory."""
     out = out.resolve()
     taken = tuple(dataclasses.replace(w, run=str(Path(w.run).resolve())) for w in cfg.sweep.with_runs)
+    shrink = cfg.shrink.train if cfg.shrink.sizes else ()  # a shrunk study's train overrides come last
+    grids = cfg.shrink.grids(cfg.sweep.grids)
     if cfg.prepared:
-        prepared = tuple(v.resolved(Path.cwd()) for v in cfg.prepared)
+        prepared = tuple(dataclasses.replace(v.resolved(Path.cwd()), train=(*v.train, *shrink)) for v in cfg.prepared)
         benchmarks = tuple(str(Path(path).resolve()) for path in cfg.benchmarks)
-        return to_dict(dataclasses.replace(cfg.sweep, variants=prepared, benchmarks=benchmarks, with_runs=taken))
+        return to_dict(dataclasses.replace(cfg.sweep, variants=prepared, benchmarks=benchmarks, with_runs=taken,
+                                           grids=grids))
     labels = {"raw": ("all", "raw"), "stories": ("stories", "raw"), "sentences": ("sentences", "raw"),
               "unigram": ("all", "unigram"), "text": ("all", cfg.text.alphabet)}
     train = {"text": cfg.text_train, "unigram": cfg.unigram_train}
-    variants = [Variant(name, str(out / "units" / name), *labels[name], train=train.get(name, ()))
+    variants = [Variant(name, str(out / "units" / name), *labels[name], train=(*train.get(name, ()), *shrink))
                 for name in STUDY_VARIANTS if name in used]
     benchmarks = out / "speech" / "benchmarks"
     sweep = dataclasses.replace(
-        cfg.sweep, variants=tuple(variants), with_runs=taken,
+        cfg.sweep, variants=tuple(variants), with_runs=taken, grids=grids,
         benchmarks=(str(benchmarks),) if benchmarks.is_dir() else (),
         text_benchmarks=(str(out / "world" / "benchmarks"),) if "text" in used else ())
     return to_dict(sweep)

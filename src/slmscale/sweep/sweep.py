@@ -185,9 +185,10 @@ def _planned_precision(cfg: SweepConfig, specs: list[RunSpec]) -> tuple[str, str
     return machine_precision(grid_widths(specs), run_device(cfg))
 
 
-def _memory_cell(spec: RunSpec, cfg: SweepConfig, precision: str, train_tokens: int | None) -> str:
-    """Estimated peak GB per process (GPU) at the run's micro-batch (lm.plan.memory_estimate); with
-    the units dir not built yet, at the paper's 502-entry vocabulary."""
+def _run_plan(spec: RunSpec, cfg: SweepConfig, precision: str, train_tokens: int | None):
+    """The run's plan (lm.plan.plan_run) as the worker will make it; with the units dir not built yet,
+    at the paper's 502-entry vocabulary; None when the plan itself is impossible (`sweep` names the key
+    when it runs)."""
     from slmscale.lm.plan import plan_run
     from slmscale.lm.sizes import PAPER_VOCAB
     from slmscale.sweep.worker import train_config
@@ -197,28 +198,55 @@ def _memory_cell(spec: RunSpec, cfg: SweepConfig, precision: str, train_tokens: 
         vocab = int(read_meta(spec.units)["vocab_size"])
     processes = cfg.slurm.gpus_per_run if cfg.launcher == "slurm" else 1
     try:
-        plan = plan_run(train_config(spec, cfg, precision), vocab, train_tokens or spec.tokens, processes)
+        return plan_run(train_config(spec, cfg, precision), vocab, train_tokens or spec.tokens, processes)
     except ConfigError:
-        return "?"  # the plan itself is impossible; `sweep` names the key when it runs
+        return None
+
+
+def _memory_cell(plan) -> str:
+    """Estimated peak GB per process (GPU) at the run's micro-batch (lm.plan.memory_estimate)."""
+    if plan is None:
+        return "?"
     gb = plan.memory_bytes / 1e9
     return f"{gb:.1f}G" if gb >= 1 else f"{gb:.2g}G"
 
 
+def _gpu_estimate(gpu, spec: RunSpec, cfg: SweepConfig, plan):
+    """The run's estimated time on `gpu` (sweep.gpu_throughput), None when its plan is impossible."""
+    from slmscale.sweep.gpu_throughput import estimate_run
+    from slmscale.sweep.worker import train_config
+    if plan is None:
+        return None
+    compiled = train_config(spec, cfg, "bf16").compile
+    return estimate_run(gpu, spec.size, plan.shape, spec.tokens, plan.updates, compiled)
+
+
 def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
                overrides: list[str] | tuple[str, ...] = (), launcher: str | None = None,
-               sweep_dir: str | Path = "SWEEP") -> tuple[list[str], dict[str, Any]]:
+               sweep_dir: str | Path = "SWEEP", gpu: str | None = None) -> tuple[list[str], dict[str, Any]]:
     """The grid as printable lines (run, grids, params, D, epochs, FLOPs, estimated memory per process
     (GPU), estimated hours) and totals;
     totals["warnings"] names the runs that repeat their data unasked or cannot be planned.
     `launcher` overrides the config's, as `sweep --launcher` does; with slurm the lines end with what
-    the sweep would submit to Slurm (a dry run, `launchers.slurm_dry_run`), its paths under `sweep_dir`."""
+    the sweep would submit to Slurm (a dry run, `launchers.slurm_dry_run`), its paths under `sweep_dir`.
+    `gpu` names a GPU of sweep.gpu_throughput: each run's time is estimated from its measured bf16
+    throughput instead of measured here (nothing is trained)."""
+    from slmscale.sweep.gpu_throughput import get_gpu, gpu_wall_seconds
+    card = get_gpu(gpu) if gpu is not None else None  # an unknown name fails before anything is read
     cfg, specs = resolve(config, overrides)
     if launcher is not None:
         cfg = dataclasses.replace(cfg, launcher=launcher)  # the memory column counts its GPUs per run too
     workers, threads = split_cores(workers or cfg.workers)
     train_tokens = train_tokens_of(specs, cfg.train)
     speed: dict[tuple[str, str], float] = {}
-    precision, why = _planned_precision(cfg, specs)
+    if card is not None:
+        if requested_precision(cfg) == "fp32":
+            raise ConfigError(f"--gpu {card.name}: its throughput table is bf16; this sweep trains in fp32 "
+                              "(train override precision=fp32)")
+        precision, why = "bf16", f"the bf16 throughput of --gpu {card.name}"
+        measure = False
+    else:
+        precision, why = _planned_precision(cfg, specs)
     if measure:
         from slmscale.units.shards import read_meta
         for spec in specs:
@@ -229,24 +257,43 @@ def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
     lines = [f"{'run':<36} {'grids':<16} {'params':>9} {'tokens':>11} {'epochs':>7} {'FLOPs':>9} {'mem/GPU':>8} {'train':>8}"]
     total_seconds = 0.0
     warnings: list[str] = []
+    estimates = []
     for spec in sorted(specs, key=lambda s: s.flops):
+        plan = _run_plan(spec, cfg, precision, train_tokens[spec.run_id])
         seconds = spec.tokens / speed[(spec.size, spec.units)] if measure else None
+        if card is not None:
+            estimate = _gpu_estimate(card, spec, cfg, plan)
+            seconds = None if estimate is None else estimate.seconds
+            estimates += [estimate] if estimate is not None else []
+            if plan is not None and plan.memory_bytes > card.memory_gb * 1e9:
+                warnings.append(f"{spec.run_id}: {plan.memory_bytes / 1e9:.0f} GB planned per process, more than "
+                                f"the {card.memory_gb:g} GB of one {card.name} (lower memory_gb or micro_batch_size)")
         total_seconds += seconds or 0.0
         epochs, warning = _epochs_cell(spec, train_tokens[spec.run_id])
         warnings += [warning] if warning else []
         lines.append(f"{spec.run_id:<36} {','.join(spec.grids):<16} {spec.params:>9,} {spec.tokens:>11,} "
-                     f"{epochs:>7} {spec.flops:>9.2e} {_memory_cell(spec, cfg, precision, train_tokens[spec.run_id]):>8} {'' if seconds is None else f'{seconds / 60:7.1f}m':>8}")
+                     f"{epochs:>7} {spec.flops:>9.2e} {_memory_cell(plan):>8} {'' if seconds is None else f'{seconds / 60:7.1f}m':>8}")
+    timed = measure or card is not None
+    wall = (gpu_wall_seconds(estimates, workers) if card is not None else total_seconds / workers) if timed else None
     totals = {"runs": len(specs), "flops": sum(s.flops for s in specs), "workers": workers, "threads": threads,
-              "train_seconds": total_seconds if measure else None,
-              "wall_seconds": total_seconds / workers if measure else None, "warnings": warnings,
-              "precision": precision}
+              "train_seconds": total_seconds if timed else None, "wall_seconds": wall, "warnings": warnings,
+              "precision": precision, "gpu": card.name if card is not None else None,
+              "compute_seconds": sum(e.compute_seconds for e in estimates) if card is not None else None}
     lines += [f"warning: {w}" for w in warnings]
     lines.append(f"precision: every run in {precision} on this machine ({why}); a sweep records its choice in "
                  "SWEEP/precision.json when it starts and keeps it")
-    lines.append(f"{len(specs)} runs, {totals['flops']:.3g} FLOPs in all" + (
-        f"; training about {total_seconds / 60:.1f} worker-minutes, {totals['wall_seconds'] / 60:.1f} min wall on "
-        f"{workers} workers x {threads} threads (measured tokens/s per size here; evaluation not included)"
-        if measure else ""))
+    if card is not None:
+        bound = sum(e.seconds for e in estimates if e.bound == "overhead")
+        lines.append(f"{len(specs)} runs, {totals['flops']:.3g} FLOPs in all; on one {card.description}: training "
+                     f"about {total_seconds / 3600:.2f} h run after run ({totals['compute_seconds'] / 3600:.2f} h "
+                     f"of it GPU compute, {bound / 3600:.2f} h in overhead-bound runs), {wall / 3600:.2f} h wall on "
+                     f"{workers} worker{'s' if workers > 1 else ''} sharing it (evaluation not included; "
+                     f"throughput: {card.source})")
+    else:
+        lines.append(f"{len(specs)} runs, {totals['flops']:.3g} FLOPs in all" + (
+            f"; training about {total_seconds / 60:.1f} worker-minutes, {wall / 60:.1f} min wall on "
+            f"{workers} workers x {threads} threads (measured tokens/s per size here; evaluation not included)"
+            if measure else ""))
     if cfg.launcher == "slurm":
         lines += slurm_dry_run(Path(sweep_dir), specs, cfg.slurm)
     return lines, totals

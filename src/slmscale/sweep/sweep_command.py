@@ -1,5 +1,5 @@
 """`slmscale sweep CONFIG.yaml --out SWEEP [--launcher local|slurm] [--workers N] [--with RUN ...]` and
-`slmscale sweep plan CONFIG.yaml [--workers N] [--no-measure] [--launcher slurm [--out SWEEP]]`."""
+`slmscale sweep plan CONFIG.yaml [--workers N] [--no-measure | --gpu NAME] [--launcher slurm [--out SWEEP]]`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "Runs every run of the sweep's grids (train to exactly D tokens, then zero-shot eval) that is not "
         "finished, and rebuilds SWEEP/results.csv. Rerun the same command to resume; `plan` prints the grid "
-        "with FLOPs and the training time estimated from tokens/s measured here, and with the slurm launcher "
+        "with FLOPs and the training time estimated from tokens/s measured here (with --gpu NAME: from that "
+        "GPU's measured throughput, sweep/gpu_throughput.py), and with the slurm launcher "
         "the job array, resources and sbatch script the sweep would submit (a dry run: nothing is submitted, "
         "and no Slurm is needed). `--show-config` lists the keys of CONFIG.yaml.")
     # nargs="*", not "+": argparse would refuse `sweep --show-config` without a CONFIG; run checks it.
@@ -26,6 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, metavar="N", help="local runs at once (default: one per core)")
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     parser.add_argument("--no-measure", action="store_true", help="plan: skip the throughput measurement")
+    parser.add_argument("--gpu", metavar="NAME", help="plan: estimate each run's training time on one GPU of this "
+                        "kind (h100, h200) from its measured bf16 tokens/s per size, instead of measuring here")
     parser.add_argument("--with", dest="with_runs", action="append", default=[], metavar="RUN",
                         help="a completed run dir from outside the sweep (e.g. `slmscale import-checkpoint` of a "
                              "released model, imported with --units of a variant's units dir) whose row joins "
@@ -44,9 +47,11 @@ def run(args: argparse.Namespace) -> int:
         if len(positional) != 2:
             raise StageError("usage: slmscale sweep plan CONFIG.yaml [key=value ...]")
         lines, _ = plan_table(positional[1], args.workers or 0, not args.no_measure, overrides, args.launcher,
-                              args.out or "SWEEP")
+                              args.out or "SWEEP", args.gpu)
         print("\n".join(lines))
         return 0
+    if args.gpu is not None:
+        raise StageError("--gpu estimates a plan: slmscale sweep plan CONFIG.yaml --gpu NAME")
     if len(positional) != 1 or not args.out:
         raise StageError("usage: slmscale sweep CONFIG.yaml --out SWEEP (or: slmscale sweep plan CONFIG.yaml)")
     summary = run_sweep(positional[0], args.out, args.launcher, args.workers, args.retry_failed, overrides,
