@@ -131,7 +131,7 @@ def test_the_shrink_maps_every_size_to_a_stand_in_and_keeps_each_grid_shape(tmp_
         assert len(small.sizes) == len(grid.sizes) and all(s.startswith("tiny-L") for s in small.sizes)
         assert len(small.tokens) == len(grid.tokens) + len(grid.tokens_per_param) and not small.tokens_per_param
     assert shrunk[0].tokens == tuple(r * cfg.shrink.tokens_per_param_base for r in (2, 4, 8, 16, 32, 64))
-    assert shrunk[2].tokens == (170_000,)
+    assert shrunk[2].tokens == (34_000,) and shrunk[3].tokens == (600, 1200, 2400)
     sweep = study._sweep_config(cfg, tmp_path, study._used_variants(cfg))
     trains = {v["name"]: v["train"] for v in sweep["variants"]}
     assert trains["text"] == ["context=256", "tokens_per_update=16384", *cfg.shrink.train]  # the shrink's last

@@ -90,7 +90,7 @@ COMMANDS: dict[str, tuple[Tiny, ...]] = {
         (Tiny(extra=("bootstrap=20",)),),
     "slmscale eval RUNtext --benchmark W/benchmarks": (Tiny(extra=("bootstrap=20",)),),
     "slmscale eval --scores SUB/sLM21 --benchmark sLM21/ [--set dev] [--out report.json]": (Tiny(),),
-    "slmscale sweep plan out/demo/sweep.yaml": (Tiny(),),
+    "slmscale sweep plan out/demo/sweep.yaml [--gpu h100]": (Tiny(), Tiny(drop=("--gpu h100",))),
     "slmscale sweep SWEEP.yaml --out SW [--workers 2] [--launcher slurm]":
         (Tiny(drop=("--launcher slurm",)), Tiny({"SW": "SW_slurm"}, refused="Slurm")),
     "slmscale fit SW/results.csv --law chinchilla --bootstrap 1000 --out FIT extrapolate_below=1e13":
@@ -117,6 +117,8 @@ COMMANDS: dict[str, tuple[Tiny, ...]] = {
 NOT_RUN = {
     "slmscale study --out STUDY --config configs/study/paper.yaml":
         "the paper's grid on real corpora and GPUs; tests/test_study.py loads and expands this config",
+    "slmscale study --out GPU --config configs/study/gpu.yaml":
+        "hours on a GPU; tests/test_gpu_study.py expands and plans it, and runs it at tiny shapes on the CPU",
 }
 """README commands not run here, each with the reason and where instead it is checked."""
 

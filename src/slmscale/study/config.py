@@ -91,7 +91,7 @@ class StudyShrink:
     tokens_per_param_base: int = 1000
     """A grid's `tokens_per_param` budget r becomes r x this many tokens, the same for every size (the
     stand-ins' own N, 60x apart, would give budgets 60x apart)."""
-    tokens_scale: float = 0.001
+    tokens_scale: float = 0.0002
     """Absolute budgets (`tokens`, `unique_tokens`) are multiplied by this (rounded, at least 1)."""
     train: tuple[str, ...] = ("context=64", "tokens_per_update=1024", "compile=false", "eval_every=0")
     """TrainConfig overrides every shrunk run gets last (after the sweep's and its variant's): a short

@@ -221,6 +221,10 @@ def _gpu_estimate(gpu, spec: RunSpec, cfg: SweepConfig, plan):
     return estimate_run(gpu, spec.size, plan.shape, spec.tokens, plan.updates, compiled)
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
 def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
                overrides: list[str] | tuple[str, ...] = (), launcher: str | None = None,
                sweep_dir: str | Path = "SWEEP", gpu: str | None = None) -> tuple[list[str], dict[str, Any]]:
@@ -280,15 +284,15 @@ def plan_table(config: str | Path, workers: int = 0, measure: bool = True,
               "precision": precision, "gpu": card.name if card is not None else None,
               "compute_seconds": sum(e.compute_seconds for e in estimates) if card is not None else None}
     lines += [f"warning: {w}" for w in warnings]
-    lines.append(f"precision: every run in {precision} on this machine ({why}); a sweep records its choice in "
+    where = f"on one {card.name}" if card is not None else "on this machine"
+    lines.append(f"precision: every run in {precision} {where} ({why}); a sweep records its choice in "
                  "SWEEP/precision.json when it starts and keeps it")
     if card is not None:
         bound = sum(e.seconds for e in estimates if e.bound == "overhead")
         lines.append(f"{len(specs)} runs, {totals['flops']:.3g} FLOPs in all; on one {card.description}: training "
-                     f"about {total_seconds / 3600:.2f} h run after run ({totals['compute_seconds'] / 3600:.2f} h "
-                     f"of it GPU compute, {bound / 3600:.2f} h in overhead-bound runs), {wall / 3600:.2f} h wall on "
-                     f"{workers} worker{'s' if workers > 1 else ''} sharing it (evaluation not included; "
-                     f"throughput: {card.source})")
+                     f"about {_duration(total_seconds)} run after run ({_duration(totals['compute_seconds'])} of it "
+                     f"GPU compute, {_duration(bound)} in overhead-bound runs), {_duration(wall)} wall on {workers} "
+                     f"worker{'s' if workers > 1 else ''} sharing it (evaluation not included; throughput: {card.source})")
     else:
         lines.append(f"{len(specs)} runs, {totals['flops']:.3g} FLOPs in all" + (
             f"; training about {total_seconds / 60:.1f} worker-minutes, {wall / 60:.1f} min wall on "
