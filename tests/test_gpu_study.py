@@ -155,6 +155,7 @@ def test_a_bad_shrink_is_a_one_line_error_naming_the_key(override, message):
 
 SHRUNK_WORLD = ["world.stories=60", "world.sentence_records=60", "world.text_only_stories=60",
                 "world.syntax_pairs_per_subtype=4", "world.cloze_per_subtype=2", "world.lexical_oov_words=10",
+                "world.lexical_words=40", "world.lexical_nonwords_per_word=1",
                 "world.valid_fraction=0.1", "world.test_fraction=0.1", "tokenizer.k=32",
                 "tokenizer.frames_sample=20000", "fit.bootstrap=20", "sweep.eval=[bootstrap=20]", "sweep.workers=2"]
 
