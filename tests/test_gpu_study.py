@@ -123,6 +123,24 @@ def test_gpu_yaml_expands_and_plans_at_about_six_hours_on_an_h100(tmp_path):
     assert 2_723_487_744 / 640_000 / 60 < minutes < 2_723_487_744 / 623_636 / 60 + 1
 
 
+def test_study_plan_before_any_stage_gives_the_plan_of_the_built_units_and_writes_nothing(tmp_path, capsys):
+    _, path = _planned_sweep(tmp_path / "built")  # fake units of the vocab the study's stages make
+    _, built = plan_table(path, gpu="h100")
+    fresh = tmp_path / "fresh"
+    assert main(["study", "--out", str(fresh), "--config", str(GPU_YAML), "--plan", "--gpu", "h100"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert not fresh.exists()
+    assert f"{built['flops']:.3g} FLOPs" in lines[-2] and "on one NVIDIA H100" in lines[-2]
+    assert lines[-1].startswith("4 variant(s) not built yet (raw, stories, sentences, text)")
+    assert not any("epochs unknown" in line for line in lines[:-1])  # said once, on the last line
+    rows = {line.split()[0]: line.split()[-1] for line in lines if line.startswith(("raw-", "text-", "stories-", "sentences-"))}
+    assert len(rows) == built["runs"] and rows["raw-85m-d2723487744"].endswith("m")
+    assert main(["study", "--out", str(fresh), "--plan"]) == 0  # the tiny study, no GPU: no time here
+    assert "no time estimated (give --gpu NAME" in capsys.readouterr().out
+    assert main(["study", "--out", str(fresh), "--gpu", "h100"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--gpu goes with --plan (slmscale study --out DIR --plan --gpu NAME)")
+
+
 def test_the_shrink_maps_every_size_to_a_stand_in_and_keeps_each_grid_shape(tmp_path):
     cfg = load_config(StudyConfig, GPU_YAML, [STAND_INS])
     shrunk = cfg.shrink.grids(cfg.sweep.grids)

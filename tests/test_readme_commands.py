@@ -113,6 +113,7 @@ COMMANDS: dict[str, tuple[Tiny, ...]] = {
         (Tiny(),),
     "slmscale study --out STUDY [--config configs/study/tiny.yaml]": (Tiny(),),  # overrides: _study_extra
     "slmscale study --out out/demo": (Tiny({"out/demo": "STUDY"}),),
+    "slmscale study --out GPU --config configs/study/gpu.yaml --plan --gpu h100": (Tiny(),),  # writes nothing
 }
 NOT_RUN = {
     "slmscale study --out STUDY --config configs/study/paper.yaml":

@@ -14,6 +14,7 @@ one precision every run trained in (the sweep chooses it once; the report states
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import yaml
 
 from slmscale.config import ConfigError, fingerprint, to_dict
-from slmscale.files import MARKER, DifferentConfig, content_hash, is_completed, mark_completed, write_json, write_text
+from slmscale.files import MARKER, DifferentConfig, StageError, content_hash, is_completed, mark_completed, write_json, write_text
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now
 from slmscale.study.config import STUDY_VARIANTS, StudyConfig
@@ -194,3 +195,55 @@ def run_study(out_dir: str | Path, cfg: StudyConfig) -> dict[str, Any]:
               "report": str(report / "report.md"), "git_revision": git_revision(), "finished": utc_now()}
     write_json(out / STUDY_FILE, record)
     return record
+
+
+def _planned_vocab(cfg: StudyConfig, name: str) -> int | None:
+    """The vocab size a study variant's units will have (its ids, then EOS and pad), None where only
+    the built units can tell (a character or phoneme text arm: the world's own symbols)."""
+    if name in ("raw", "stories", "sentences"):
+        return cfg.tokenizer.k + 2
+    if name == "unigram":
+        return cfg.unigram.vocab_size + 2
+    return cfg.text.subword_vocab + 2 if cfg.text.alphabet == "subwords" else None
+
+
+def plan_study(out_dir: str | Path, cfg: StudyConfig, gpu: str | None = None) -> list[str]:
+    """The sweep the study in `out_dir` would run (`sweep plan` of the sweep.yaml it would write),
+    before or between its stages: FLOPs, memory and, with `gpu`, the training time on that GPU.
+    Writes nothing under `out_dir`. A variant whose units are not built yet is planned at the vocab
+    its config gives (a stand-in meta.json in a temporary dir); its epochs are then unknown, and
+    without `gpu` no time is estimated (this CPU is measured on the built units)."""
+    import tempfile
+    from slmscale.sweep.sweep import plan_table
+    out = Path(out_dir).resolve()
+    sweep = _sweep_config(cfg, out, _used_variants(cfg))
+    for key in ("benchmarks", "text_benchmarks"):  # not made yet; a plan scores nothing
+        sweep[key] = [path for path in sweep.get(key) or () if Path(path).exists()]
+    with tempfile.TemporaryDirectory(prefix="slmscale-plan-") as tmp:
+        missing = []
+        for variant in sweep["variants"]:
+            if not variant.get("units") or (Path(variant["units"]) / "meta.json").is_file():
+                continue  # built, or a mixture (prepared corpora, checked by the sweep)
+            vocab = _planned_vocab(cfg, variant["name"])
+            if vocab is None:
+                raise StageError(f"{variant['units']}: not built yet, and a {cfg.text.alphabet} text arm's vocab "
+                                 "is known only once it is: plan again after the study's text stage")
+            stand_in = Path(tmp) / variant["name"]
+            stand_in.mkdir()
+            (stand_in / "meta.json").write_text(json.dumps(
+                {"vocab_size": vocab, "eos_id": vocab - 2, "pad_id": vocab - 1}), encoding="utf-8")
+            if variant["name"] == "text":
+                (stand_in / "vocab.json").write_text("{}", encoding="utf-8")  # marks the text modality
+            missing.append((str(stand_in), variant["units"]))
+            variant["units"] = str(stand_in)
+        sweep_yaml = Path(tmp) / "sweep.yaml"
+        sweep_yaml.write_text(yaml.safe_dump(sweep, sort_keys=False), encoding="utf-8")
+        lines, _ = plan_table(sweep_yaml, measure=not missing, sweep_dir=out / "sweep", gpu=gpu)
+    for stand_in, units in missing:  # its per-run "epochs unknown" warnings say once what the last line says
+        lines = [line.replace(stand_in, units) for line in lines
+                 if not (line.startswith("warning: ") and "epochs unknown" in line and stand_in in line)]
+    if missing:
+        lines.append(f"{len(missing)} variant(s) not built yet ({', '.join(Path(u).name for _, u in missing)}): "
+                     "planned at the vocab their config gives, epochs unknown"
+                     + ("" if gpu else "; no time estimated (give --gpu NAME, or plan again once the units exist)"))
+    return lines

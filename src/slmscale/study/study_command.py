@@ -1,4 +1,4 @@
-"""`slmscale study --out DIR [--config configs/study/tiny.yaml] [key=value ...]`: the main job."""
+"""`slmscale study --out DIR [--config configs/study/tiny.yaml] [--plan [--gpu NAME]] [key=value ...]`: the main job."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Runs the whole study in DIR: world, synth, tokenizer, units (raw, stories, sentences), unigram, text "
         "arm, the sweep (train + zero-shot eval of every run), then the report (DIR/report/report.md and "
         "figures). Without --config: the tiny study (configs/study/tiny.yaml). Rerun to resume; a finished "
-        "study reruns in seconds.")
+        "study reruns in seconds. --plan prints the sweep it would run (FLOPs, memory, and with --gpu NAME the "
+        "training time on that GPU) and runs nothing.")
     parser.add_argument("--out", metavar="DIR", help="study dir")
+    parser.add_argument("--plan", action="store_true", help="print the study's sweep plan, run nothing")
+    parser.add_argument("--gpu", metavar="NAME", help="with --plan: estimate training on one GPU of this kind "
+                        "(h100, h200) from its measured throughput")
     add_config_arguments(parser)
 
 
@@ -25,6 +29,12 @@ def run(args: argparse.Namespace) -> int:
         return show_config(StudyConfig)
     if not args.out:
         raise StageError("give --out DIR (see slmscale study --help)")
+    if args.gpu and not args.plan:
+        raise StageError("--gpu goes with --plan (slmscale study --out DIR --plan --gpu NAME)")
+    if args.plan:
+        from slmscale.study.study import plan_study
+        print("\n".join(plan_study(args.out, build_config(StudyConfig, args), args.gpu)))
+        return 0
     record = run_study(args.out, build_config(StudyConfig, args))
     status = record["sweep"]["status"]
     print(f"{args.out}: {sum(status.values())} runs ({', '.join(f'{n} {s}' for s, n in status.items())}) in "
