@@ -173,7 +173,7 @@ def _train(data: TrainData, run_dir: Path, cfg: TrainConfig, print_: str, plan: 
                 loss, grad_norm = _update(step_model, optimizer, windows, plan, update, precision, cfg.grad_clip,
                                           procs)
                 finite, running = procs.all_agree(math.isfinite(loss) and math.isfinite(grad_norm),
-                                                  stop.requested is None)
+                                                  stop.check() is None)
                 if not finite:
                     raise TrainingDiverged(
                         f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at update {update + 1}; "
