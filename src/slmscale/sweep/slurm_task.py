@@ -86,6 +86,9 @@ class SweepTask(Checkpointable):
 
     def __call__(self, run_id: str) -> str:
         from slmscale.lm.stop_signals import StopSignals
+        if os.environ.get("SUBMITIT_FOLDER"):  # a submitit job: slmscale's INFO lines go to its log, as a worker's
+            from slmscale.log import setup_logging
+            setup_logging(0)
         if torchrun_command(self.sweep_dir, self.slurm) is None:
             StopSignals.last = None
             state = run_one(self.sweep_dir, run_id, None, self.retry_failed)
