@@ -46,9 +46,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_process_ddp_matches_one_process_at_the_same_global_batch(tmp_path):
+@pytest.mark.parametrize("batch", [
+    ["--tokens", "6000", "micro_batch_size=4"],  # 16 sequences an update: 8 per process
+    ["--tokens", "1152", "tokens_per_update=96"],  # 3 sequences: 2 and 1 (309m's 252 over 8 GPUs, small)
+])
+def test_two_process_ddp_matches_one_process_at_the_same_global_batch(batch, tmp_path):
     units = make_units_dir(tmp_path / "units")
-    common = ["--units", str(units), "--tokens", "6000", *ARGS, "micro_batch_size=4"]
+    common = ["--units", str(units), *ARGS, *batch]
     single = subprocess.run(_cli(*common, "--out", str(tmp_path / "one")), env=_env(),
                             capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr

@@ -86,11 +86,22 @@ def test_a_plan_beyond_the_epoch_limit_is_refused_in_words():
         plan.check_epochs(29, "train")
 
 
-def test_processes_split_the_update_and_must_divide_it():
+def test_processes_split_the_update_evenly_or_within_one_sequence():
     plan = plan_run(TrainConfig(size="tiny-L2", tokens=10_000, micro_batch_size=4), 202, 10**6, world_size=2)
     assert (plan.sequences_per_process, plan.micro_batches) == (8, 2)
-    with pytest.raises(ConfigError, match="processes"):
-        plan_run(TrainConfig(size="tiny-L2", tokens=10_000), 202, 10**6, world_size=3)
+    assert [plan.share(rank) for rank in (0, 1)] == [slice(0, 8), slice(8, 16)]
+    odd = plan_run(TrainConfig(size="tiny-L2", tokens=10_000), 202, 10**6, world_size=3)  # 16 over 3
+    assert [odd.share(rank) for rank in range(3)] == [slice(0, 6), slice(6, 11), slice(11, 16)]
+    assert odd.sequences_per_process == 6 and 6 % odd.micro_batch_size == 0
+    # 309m's 252 sequences over 8 GPUs: 4 x 32 and 4 x 31, every row once, in rank order
+    paper = plan_run(TrainConfig(size="309m", tokens=10**9, precision="bf16"), 502, 10**10, world_size=8)
+    shares = [paper.share(rank) for rank in range(8)]
+    assert [s.stop - s.start for s in shares] == [32] * 4 + [31] * 4 and shares[-1].stop == 252
+    assert all(a.stop == b.start for a, b in zip(shares, shares[1:])) and shares[0].start == 0
+    with pytest.raises(ConfigError, match=r"^tokens_per_update: 2 sequences per update are fewer than the 3 "
+                                          r"processes \(give each at least one: tokens_per_update >= 96\)$"):
+        plan_run(TrainConfig(size="tiny-L2", tokens=10_000, context=32, tokens_per_update=64), 202, 10**6,
+                 world_size=3)
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -52,6 +52,8 @@ class RunPlan:
     tokens_per_update: int
     sequences_per_update: int
     sequences_per_process: int
+    """The largest share of a process (`share`): with a world size that does not divide the update's
+    sequences, the first processes take one sequence more than the others."""
     micro_batch_size: int
     updates: int
     warmup_updates: int
@@ -74,6 +76,15 @@ class RunPlan:
     @property
     def micro_batches(self) -> int:
         return self.sequences_per_process // self.micro_batch_size
+
+    def share(self, rank: int) -> slice:
+        """The rows of an update's windows that process `rank` trains on: contiguous, in rank order,
+        sizes differing by at most one (252 sequences over 8 GPUs: 4 x 32 then 4 x 31). The loss is
+        summed over tokens and divided by the update's token count (trainer._update), so any split
+        gives the one-process gradient."""
+        base, extra = divmod(self.sequences_per_update, self.world_size)
+        first = rank * base + min(rank, extra)
+        return slice(first, first + base + (rank < extra))
 
     def tokens_in_update(self, update: int) -> int:
         """Every update is full except possibly the last, which stops the run at exactly D."""
@@ -127,15 +138,15 @@ def plan_run(cfg: TrainConfig, vocab_size: int, train_tokens: int, world_size: i
     if tokens_per_update % context:
         raise ConfigError(f"tokens_per_update: {tokens_per_update} is not a multiple of the context {context}")
     sequences = tokens_per_update // context
-    if sequences % world_size:
-        raise ConfigError(f"tokens_per_update: {sequences} sequences per update do not split over "
-                          f"{world_size} processes")
-    per_process = sequences // world_size
+    if sequences < world_size:
+        raise ConfigError(f"tokens_per_update: {sequences} sequences per update are fewer than the {world_size} "
+                          f"processes (give each at least one: tokens_per_update >= {world_size * context})")
+    per_process = -(-sequences // world_size)  # the largest share; the others may hold one fewer
     precision = "fp32" if cfg.precision == "fp32" else "bf16"
     micro = cfg.micro_batch_size or auto_micro_batch(shape, per_process, cfg.memory_gb * 1e9, precision)
     if per_process % micro:
         raise ConfigError(f"micro_batch_size: {micro} does not divide the {per_process} sequences "
-                          f"per update and process")
+                          f"per update and process")  # a smaller share ends on a shorter micro-batch
     unique = cfg.unique_tokens or train_tokens
     if unique > train_tokens:
         raise ConfigError(f"unique_tokens: {unique} > the {train_tokens} tokens of the train split")

@@ -173,7 +173,7 @@ def _train(data: TrainData, run_dir: Path, cfg: TrainConfig, print_: str, plan: 
                 loss, grad_norm = _update(step_model, optimizer, windows, plan, update, precision, cfg.grad_clip,
                                           procs)
                 finite, running = procs.all_agree(math.isfinite(loss) and math.isfinite(grad_norm),
-                                                  stop.requested is None)
+                                                  stop.check() is None)
                 if not finite:
                     raise TrainingDiverged(
                         f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at update {update + 1}; "
@@ -261,8 +261,9 @@ def _update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, windows: T
     lr = plan.lr_at(update)
     for group in optimizer.param_groups:
         group["lr"] = lr
-    first = procs.rank * plan.sequences_per_process
-    batch = windows.batch(update, plan.sequences_per_update, slice(first, first + plan.sequences_per_process))
+    rows = plan.share(procs.rank)  # sizes may differ by one between processes (RunPlan.share)
+    first = rows.start
+    batch = windows.batch(update, plan.sequences_per_update, rows)
     inputs, targets = batch[:, :-1], batch[:, 1:].clone()
     # Mask targets past the budget (only the last update can be partial): exactly D tokens.
     # Positions count over the whole update, this process's rows starting at `first`.
@@ -273,10 +274,11 @@ def _update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, windows: T
     scale = procs.world_size / count
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     micro = plan.micro_batch_size
-    for index in range(plan.micro_batches):
+    micro_batches = -(-len(batch) // micro)  # a smaller share's last micro-batch is shorter
+    for index in range(micro_batches):
         rows = slice(index * micro, (index + 1) * micro)
         x, y = inputs[rows].to(device, non_blocking=True), targets[rows].to(device, non_blocking=True)
-        last = index == plan.micro_batches - 1
+        last = index == micro_batches - 1
         sync = model.no_sync() if procs.distributed and not last else contextlib.nullcontext()
         with sync, _autocast(device, precision):
             loss = next_token_loss(model(x), y)

@@ -114,7 +114,10 @@ class SlurmConfig:
     """submitit cluster: "" or "slurm" = Slurm (an error where there is none: it never falls back to
     running here unasked); "local" = submitit's local executor, to try the Slurm path on one machine."""
     gpus_per_run: int = 1
-    """GPUs per run; more than 1 runs torchrun inside the job (DDP)."""
+    """GPUs per run, over all its nodes; more than 1 runs torchrun inside the job (DDP)."""
+    nodes_per_run: int = 1
+    """Nodes per run: more than 1 is a multi-node job (one submitit task per node, torchrun on each
+    meeting at a c10d rendezvous on the job's first host), gpus_per_run / nodes_per_run GPUs on each."""
     cpus_per_run: int = 8
     """CPUs per task."""
     mem_gb: int = 64
@@ -123,6 +126,22 @@ class SlurmConfig:
     """Time limit per run; an interrupted run resumes from its checkpoint when resubmitted."""
     array_parallelism: int = 64
     """Array tasks running at once."""
+    max_timeouts: int = 6
+    """Time-outs after which a run's task is no longer requeued (submitit's max_num_timeout; a
+    preemption does not count): 823m at 87B tokens takes about 88 h on 4 H100s, two 48 h jobs."""
+
+    def __post_init__(self) -> None:
+        for key, least in (("gpus_per_run", 0), ("nodes_per_run", 1), ("cpus_per_run", 1), ("time_minutes", 1),
+                           ("array_parallelism", 1), ("max_timeouts", 0)):
+            if getattr(self, key) < least:
+                raise ConfigError(f"slurm.{key}: must be at least {least}, got {getattr(self, key)}")
+        if self.nodes_per_run > 1 and (self.gpus_per_run < self.nodes_per_run or self.gpus_per_run % self.nodes_per_run):
+            raise ConfigError(f"slurm.nodes_per_run: {self.nodes_per_run} nodes do not share gpus_per_run "
+                              f"{self.gpus_per_run} evenly (give a multiple of {self.nodes_per_run} GPUs)")
+
+    @property
+    def gpus_per_node(self) -> int:
+        return self.gpus_per_run // self.nodes_per_run
 
 
 @dataclass(frozen=True)

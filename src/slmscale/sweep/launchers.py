@@ -2,7 +2,9 @@
 
 Either way each run is `python -m slmscale.sweep.worker SWEEP RUN_ID` (or `run_one` in a
 Slurm task), which takes the run's lock, so launchers need no bookkeeping of their own and
-any mix of them, killed or not, converges on the same finished sweep.
+any mix of them, killed or not, converges on the same finished sweep. A Slurm task is a submitit
+`Checkpointable` (sweep/slurm_task.py): a time-out or a preemption checkpoints the run and requeues
+the task, which resumes it.
 
 Local: N processes at once, the largest runs first (longest-processing-time order shortens
 the sweep), the CPU cores split evenly between them: on this 2-core machine two 1-thread
@@ -24,7 +26,7 @@ from slmscale.files import StageError
 from slmscale.log import get_logger
 from slmscale.sweep.config import SlurmConfig
 from slmscale.sweep.grid import RunSpec
-from slmscale.sweep.worker import BUSY, DONE, EXIT_CODES, FAILED, INTERRUPTED, run_one
+from slmscale.sweep.worker import BUSY, DONE, EXIT_CODES, FAILED, INTERRUPTED
 
 log = get_logger(__name__)
 EXIT_STATES = {code: state for state, code in EXIT_CODES.items()}
@@ -85,20 +87,23 @@ def _executor(sweep_dir: Path, slurm: SlurmConfig, dry_run: bool = False):
                          "--launcher local, or set slurm.cluster=local to try the Slurm path with "
                          "submitit's local executor")
     folder = str(sweep_dir / "slurm" / "%j")
+    # One task per node; a run over several nodes is one task on each (torchrun on each, slurm_task.py).
     generic: dict[str, object] = {"timeout_min": slurm.time_minutes, "cpus_per_task": slurm.cpus_per_run,
-                                  "mem_gb": slurm.mem_gb, "gpus_per_node": slurm.gpus_per_run}
+                                  "mem_gb": slurm.mem_gb, "gpus_per_node": slurm.gpus_per_node,
+                                  "nodes": slurm.nodes_per_run, "tasks_per_node": 1}
     if cluster == "slurm":
         # The Slurm executor itself rather than AutoExecutor (which wraps it the same way) because its
         # dry-run subclass can be put in its place; the generic names are translated as AutoExecutor does.
-        executor = (_script_only_executor() if dry_run else submitit.SlurmExecutor)(folder)
+        executor = (_script_only_executor() if dry_run else submitit.SlurmExecutor)(
+            folder, max_num_timeout=slurm.max_timeouts)
         own: dict[str, object] = {"array_parallelism": slurm.array_parallelism}
         if slurm.partition:
             own["partition"] = slurm.partition
         executor.update_parameters(**executor._convert_parameters(generic), **own)
         return executor
-    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
-    # submitit's local executor takes the generic options only
-    executor.update_parameters(**{**generic, "gpus_per_node": 0 if not _has_gpu() else slurm.gpus_per_run})
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster, **{f"{cluster}_max_num_timeout": slurm.max_timeouts})
+    # submitit's local executor takes the generic options only, on this one node
+    executor.update_parameters(**{**generic, "nodes": 1, "gpus_per_node": 0 if not _has_gpu() else slurm.gpus_per_node})
     return executor
 
 
@@ -120,26 +125,19 @@ def _submission_order(specs: list[RunSpec]) -> list[str]:
     return [spec.run_id for spec in sorted(specs, key=lambda s: -s.flops)]
 
 
-def _torchrun_command(sweep_dir: Path, slurm: SlurmConfig) -> list[str] | None:
-    """An array task's command when a run has several GPUs (torchrun over the worker, DDP inside the
-    job; submitit appends the run id); None: the task calls `run_one` itself."""
-    if slurm.gpus_per_run <= 1:
-        return None
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-            str(slurm.gpus_per_run), "-m", "slmscale.sweep.worker", str(sweep_dir)]
-
-
 def slurm_dry_run(sweep_dir: Path, specs: list[RunSpec], slurm: SlurmConfig) -> list[str]:
     """What `run_slurm` would submit for `specs`, as printable lines, submitting nothing: the job
     array (one task per run, in submission order), each task's resources and command, and the sbatch
     script, rendered by submitit from the executor `run_slurm` builds (`_executor`)."""
+    from slmscale.sweep.slurm_task import torchrun_command  # submitit, imported only where it is used
     run_ids = _submission_order(specs)
     cluster = slurm.cluster or "slurm"
     if not run_ids:
         return ["launcher slurm (dry run): no runs to submit"]
-    torchrun = _torchrun_command(sweep_dir, slurm)
-    task = (" ".join(torchrun) + " RUN_ID" if torchrun else
-            f"slmscale.sweep.worker.run_one({str(sweep_dir)!r}, RUN_ID) (a pickled call submitit runs)")
+    torchrun = torchrun_command(sweep_dir, slurm)
+    task = ("on each node: " if slurm.nodes_per_run > 1 else "") + (
+        " ".join(torchrun) if torchrun else f"slmscale.sweep.worker.run_one({str(sweep_dir)!r}, RUN_ID)") + (
+        " (in a pickled submitit Checkpointable: a time-out or preemption checkpoints and requeues it)")
     tasks = [f"  task {i}: {run_id}" for i, run_id in enumerate(run_ids)]
     if cluster != "slurm":  # no executor built: submitit's local one makes its folder at once
         return [f"launcher slurm with slurm.cluster={cluster} (dry run, nothing started): {len(run_ids)} tasks "
@@ -153,8 +151,9 @@ def slurm_dry_run(sweep_dir: Path, specs: list[RunSpec], slurm: SlurmConfig) -> 
     script = executor._make_submission_file_text(executor._submitit_command_str, "dry-run")
     params = executor.parameters
     resources = ", ".join(f"{name} {params[key]}{unit}" for name, key, unit in (
-        ("time", "time", " min"), ("cpus", "cpus_per_task", ""), ("gpus", "gpus_per_node", ""), ("mem", "mem", ""),
-        ("partition", "partition", "")) if key in params)
+        ("time", "time", " min"), ("nodes", "nodes", ""), ("cpus", "cpus_per_task", ""),
+        ("gpus", "gpus_per_node", " per node" if slurm.nodes_per_run > 1 else ""), ("mem", "mem", ""),
+        ("partition", "partition", "")) if key in params and (key != "nodes" or slurm.nodes_per_run > 1))
     array = [line.split("=", 1)[1] for line in script.splitlines() if line.startswith("#SBATCH --array=")]
     lines = ["launcher slurm (dry run, nothing submitted): " + (
                  f"1 job array of {len(run_ids)} tasks, --array={array[0]} (at most "
@@ -174,25 +173,22 @@ def _has_gpu() -> bool:
 
 def run_slurm(sweep_dir: Path, specs: list[RunSpec], slurm: SlurmConfig, retry_failed: bool = False,
               on_finish: Callable[[str, str], None] | None = None) -> dict[str, str]:
-    """One array task per run through submitit; waits for them. With gpus_per_run > 1 the task
-    runs torchrun over the worker (DDP inside the job)."""
-    import submitit
+    """One array task per run through submitit (a `SweepTask`: requeued on time-out or preemption, so
+    `job.results()` waits across requeues); waits for them. With several GPUs per run the task runs
+    torchrun over the worker (DDP inside the job)."""
+    from slmscale.sweep.slurm_task import SweepTask
     executor = _executor(sweep_dir, slurm)
     run_ids = _submission_order(specs)
-    command = _torchrun_command(sweep_dir, slurm)
-    if command is not None:
-        jobs = executor.map_array(submitit.helpers.CommandFunction(command), run_ids)
-    else:
-        jobs = executor.map_array(run_one, [str(sweep_dir)] * len(run_ids), run_ids, [None] * len(run_ids),
-                                  [retry_failed] * len(run_ids))
+    jobs = executor.map_array(SweepTask(sweep_dir, slurm, retry_failed), run_ids)
     log.info("submitted %d runs to %s (job %s)", len(jobs), slurm.cluster or "slurm",
              jobs[0].job_id if jobs else "-")
     states: dict[str, str] = {}
     for run_id, job in zip(run_ids, jobs):
         try:
-            result = job.result()
+            # a run over several nodes is a task per node (submitit sub-jobs): the first node's result counts
+            result = job.result() if slurm.nodes_per_run == 1 else job.results()[0]
             states[run_id] = result if result in (DONE, FAILED, BUSY, INTERRUPTED) else DONE
-        except Exception as err:  # a task that crashed or was cancelled
+        except Exception as err:  # a task that crashed, was cancelled, or timed out too many times
             log.warning("%s: %s", run_id, err)
             states[run_id] = FAILED
         if on_finish is not None:

@@ -11,7 +11,10 @@ A run dir trained with other train settings than the sweep now gives it (an edit
 override, a study's `unigram_train`) is moved to SWEEP/superseded/ and trained again, as a run of
 another precision is: its old results are kept, never mixed with the new ones.
 
-    python -m slmscale.sweep.worker SWEEP RUN_ID [--threads T]
+    python -m slmscale.sweep.worker SWEEP RUN_ID [--threads T] [--retry-failed] [--state-file F]
+
+`--state-file`: rank 0 also writes its state there as JSON, for a caller that cannot see the exit
+code (torchrun exits 1 whatever code a worker exited with; sweep/slurm_task.py).
 """
 
 from __future__ import annotations
@@ -189,11 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--retry-failed", action="store_true")
+    parser.add_argument("--state-file", type=Path)
     args = parser.parse_args(argv)
     from slmscale.log import setup_logging
     setup_logging(0)
     state = run_one(args.sweep_dir, args.run_id, args.threads, args.retry_failed)
     print(json.dumps({"run_id": args.run_id, "state": state}), flush=True)
+    if args.state_file is not None and os.environ.get("RANK", "0") == "0":
+        write_json(args.state_file, {"run_id": args.run_id, "state": state})
     return EXIT_CODES[state]
 
 
