@@ -117,7 +117,7 @@ class SlurmConfig:
     """GPUs per run, over all its nodes; more than 1 runs torchrun inside the job (DDP)."""
     nodes_per_run: int = 1
     """Nodes per run: more than 1 is a multi-node job (one submitit task per node, torchrun on each
-    meeting at a c10d rendezvous on the job's first host), gpus_per_run / nodes_per_run GPUs on each."""
+    meeting at a static rendezvous on the job's first host, sweep/slurm_task.py), gpus_per_run / nodes_per_run GPUs on each."""
     cpus_per_run: int = 8
     """CPUs per task."""
     mem_gb: int = 64
