@@ -64,7 +64,8 @@ class TrainConfig:
     `auto`: bf16 on GPUs that support it, and on CPUs with native bf16 (AVX512-BF16/AMX) from
     width 128; fp32 elsewhere (10x faster than bf16 on an AVX2 CPU, benchmarks/RESULTS.md).
     That rule is per run: a sweep resolves `auto` once for all its runs (slmscale.sweep.precision)
-    and passes the result here, so one grid never mixes precisions. Evaluation is always fp32."""
+    and passes the result here, so one grid never mixes precisions. Validation and test losses are fp32 whatever this says
+    (TF32 matmuls on CUDA), each process evaluating a share (lm/data.py `split_loss_sum`)."""
     compile: bool = False
     """Wrap the model in torch.compile for training."""
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -9,6 +9,9 @@ single-process run, and the data position to save is just the update index.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -78,15 +81,40 @@ def split_loss(model: torch.nn.Module, stream: np.ndarray, context: int, batch_s
 
 @torch.no_grad()
 def split_loss_sum(model: torch.nn.Module, stream: np.ndarray, context: int, batch_size: int,
-                   device: torch.device, max_tokens: int | None = None) -> tuple[float, int]:
+                   device: torch.device, max_tokens: int | None = None,
+                   shard: tuple[int, int] = (0, 1)) -> tuple[float, int]:
     """The summed next-token loss (nats) over a stream and how many tokens it predicted, so that the
-    losses of several streams pool exactly (a mixture's test sets)."""
+    losses of several streams pool exactly (a mixture's test sets).
+
+    `shard=(rank, world_size)` takes every world_size-th window from `rank` on: the processes of a
+    data-parallel run split one evaluation and sum their parts (lm/trainer.py), instead of rank 0
+    evaluating while the other GPUs wait. Matmuls run in fp32; on CUDA with TF32 tensor cores (10
+    mantissa bits, against bf16's 7; faster than bf16 autocast for forward-only passes on an H200,
+    docs/LOG.md 2026-12-04), the loss itself always in fp32. The sum stays on the device until the
+    end: one host read per split, not one per batch."""
+    rank, world_size = shard
     was_training = model.training
     model.eval()
-    total, count = 0.0, 0
-    for batch in batches_of_windows(eval_windows(stream, context, max_tokens), batch_size):
-        batch = batch.to(device)
-        total += float(next_token_loss(model(batch[:, :-1]), batch[:, 1:]))
-        count += batch.shape[0] * (batch.shape[1] - 1)
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
+    windows = eval_windows(stream, context, max_tokens)[rank::world_size]
+    with _fp32_matmuls(device):
+        for batch in batches_of_windows(windows, batch_size) if windows else []:
+            batch = batch.to(device)
+            total += next_token_loss(model(batch[:, :-1]), batch[:, 1:])
+            count += batch.shape[0] * (batch.shape[1] - 1)
     model.train(was_training)
-    return total, count
+    return float(total), count
+
+
+@contextlib.contextmanager
+def _fp32_matmuls(device: torch.device) -> Iterator[None]:
+    """TF32 matmuls on CUDA for the block, the process-wide setting restored after it."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)

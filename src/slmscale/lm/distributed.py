@@ -40,14 +40,11 @@ class Processes:
             dist.all_reduce(value, op=dist.ReduceOp.SUM)
         return value
 
-    def all_agree(self, *flags: bool) -> list[bool]:
-        """Per flag, True only if every process passes True (so all of them take the same branch);
-        one all-reduce for all the flags."""
+    def sum_floats(self, *values: float) -> list[float]:
+        """Each value summed over the processes, in float64, with one all-reduce."""
         if not self.distributed:
-            return list(flags)
-        value = torch.tensor([0.0 if flag else 1.0 for flag in flags], device=self.device)
-        dist.all_reduce(value, op=dist.ReduceOp.SUM)
-        return [v == 0.0 for v in value.tolist()]
+            return list(values)
+        return self.sum(torch.tensor(values, dtype=torch.float64, device=self.device)).tolist()
 
     def close(self) -> None:
         if self.distributed and dist.is_initialized():

@@ -22,6 +22,7 @@ import torch
 from slmscale.files import StageError, read_json_object
 from slmscale.lm.config import MixtureConfig, TrainConfig
 from slmscale.lm.data import TrainWindows, split_loss_sum
+from slmscale.lm.distributed import Processes
 from slmscale.lm.mixture import MixtureWindows, Share, mixture_shares
 from slmscale.lm.plan import RunPlan
 from slmscale.units.shards import open_split, read_meta
@@ -155,16 +156,19 @@ class TrainData:
                 if c.in_test_loss and split in c.meta["splits"]]
 
     def test_results(self, model: torch.nn.Module, cfg: TrainConfig, plan: RunPlan,
-                     device: torch.device) -> dict[str, Any]:
+                     procs: Processes) -> dict[str, Any]:
         """The record's test fields: the loss of every corpus with a test split, and the headline: the
-        loss over the covered corpora's test tokens together (one units dir: its test split's, exactly)."""
+        loss over the covered corpora's test tokens together (one units dir: its test split's, exactly).
+        Every process evaluates its share of the windows; all of them return the same fields."""
         losses, total, count, split = [], 0.0, 0, {"tokens": 0, "audio_seconds": 0.0}
         for c in self.corpora:
             if cfg.test_split not in c.meta["splits"]:
                 continue  # only a corpus outside the headline may lack one (open_train_data)
             stream = open_split(c.dir, cfg.test_split).tokens
-            summed, tokens = split_loss_sum(model, stream, plan.shape.context, plan.micro_batch_size, device,
-                                            cfg.test_tokens)
+            summed, tokens = procs.sum_floats(*split_loss_sum(
+                model, stream, plan.shape.context, plan.micro_batch_size, procs.device, cfg.test_tokens,
+                shard=(procs.rank, procs.world_size)))
+            tokens = int(tokens)
             loss, meta = summed / max(tokens, 1), c.meta["splits"][cfg.test_split]
             losses.append({"corpus": c.name, "loss": loss, "tokens": tokens, "in_test_loss": c.in_test_loss,
                            "bits_per_second": bits_per_second(loss, meta)})

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from slmscale.config import fingerprint, to_dict
@@ -25,12 +25,14 @@ from slmscale.files import StageError, check_output_dir, mark_completed, write_t
 from slmscale.lm import distributed
 from slmscale.lm.checkpoint import TrainerState, has_checkpoint, load_checkpoint, save_checkpoint
 from slmscale.lm.config import MAX_EPOCHS, MixtureConfig, TrainConfig
-from slmscale.lm.data import split_loss
+from slmscale.lm.data import split_loss_sum
+from slmscale.lm.device_peak import device_peak_flops
 from slmscale.lm.hf import save_pretrained
 from slmscale.lm.metrics_log import MetricsLog
 from slmscale.lm.model import Llama, next_token_loss
 from slmscale.lm.plan import RunPlan, plan_run, resolve_precision
 from slmscale.lm.record import RECORD, RunRecord
+from slmscale.lm.sizes import flops_per_token
 from slmscale.lm.stop_signals import StopSignals, TrainingStopped
 from slmscale.lm.train_data import TrainData, identity_without_paths, open_train_data
 from slmscale.log import get_logger
@@ -168,43 +170,60 @@ def _train(data: TrainData, run_dir: Path, cfg: TrainConfig, print_: str, plan: 
         checkpoint_every = cfg.checkpoint_every or eval_every
         started = time.perf_counter()  # the wall time counts training, not setup
         last_log = (time.perf_counter(), state.tokens)
+        flops_per_token_ = flops_per_token(plan.shape, with_attention=True)
+        peak = device_peak_flops(device)
+        # An update's numbers (loss, gradient norm, finiteness, a stop request) stay on the device,
+        # reduced over the processes in one all-reduce, and are read one update late: by then the
+        # next update's work is queued, so the host never holds the GPU idle. Where they are needed
+        # (a log row, a validation, a checkpoint, a stop), the current update is read at once, so
+        # nothing is logged or saved from an update not known to be finite.
+        pending, stopping = None, False
         with stop:
             for update in range(state.update, plan.updates):
-                loss, grad_norm = _update(step_model, optimizer, windows, plan, update, precision, cfg.grad_clip,
-                                          procs)
-                finite, running = procs.all_agree(math.isfinite(loss) and math.isfinite(grad_norm),
-                                                  stop.check() is None)
-                if not finite:
-                    raise TrainingDiverged(
-                        f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at update {update + 1}; "
-                        f"the last good checkpoint is kept in {run_dir / 'checkpoint'} (try a lower lr)")
+                loss_sum, grad_norm = _update(step_model, optimizer, windows, plan, update, precision,
+                                              cfg.grad_clip, procs)
+                stats = procs.sum(_update_stats(loss_sum, grad_norm, stop.check() is not None, device))
+                if pending is not None:
+                    stopping |= _read_stats(*pending, plan, procs, run_dir)[2]
                 state.update, state.tokens = update + 1, state.tokens + plan.tokens_in_update(update)
                 done = state.update == plan.updates
-                if state.update % cfg.log_every == 0 or done:
+                log_now = state.update % cfg.log_every == 0 or done
+                eval_now = bool(valid) and (state.update % eval_every == 0 or done)
+                save_now = state.update % checkpoint_every == 0 or done
+                if not (log_now or eval_now or save_now or stopping):
+                    pending = (stats, update)
+                    continue
+                pending = None
+                loss, grad_norm, stop_now = _read_stats(stats, update, plan, procs, run_dir)
+                stopping |= stop_now
+                if log_now:
                     now = time.perf_counter()
                     speed = (state.tokens - last_log[1]) / max(now - last_log[0], 1e-9)
                     last_log = (now, state.tokens)
+                    # MFU per device: the run's model FLOP/s over the peak of all its devices.
+                    rate = speed * flops_per_token_
+                    mfu = {} if peak is None else {"mfu": round(rate / (peak * procs.world_size), 4)}
                     metrics.write(update=state.update, tokens=state.tokens, lr=plan.lr_at(update), loss=loss,
                                   grad_norm=grad_norm, tokens_per_second=round(speed, 1),
+                                  model_flops_per_second=float(f"{rate:.4g}"), **mfu,
                                   elapsed_s=round(elapsed(), 3))
-                if valid and (state.update % eval_every == 0 or done) and procs.is_main:
-                    valid_loss = sum(split_loss(model, stream, plan.shape.context, plan.micro_batch_size, device,
-                                                valid_tokens)[0] for stream in valid) / len(valid)
+                if eval_now:
+                    valid_loss = sum(_split_loss(model, stream, plan, procs, valid_tokens)
+                                     for stream in valid) / len(valid)
                     record.valid_loss = valid_loss
                     metrics.write(update=state.update, tokens=state.tokens, valid_loss=valid_loss)
                     log.info("update %d/%d  tokens %d  loss %.4f  valid %.4f", state.update, plan.updates,
                              state.tokens, loss, valid_loss)
-                if (state.update % checkpoint_every == 0 or done or not running) and procs.is_main:
+                if (save_now or stopping) and procs.is_main:
                     state.wall_seconds = elapsed()
                     started = time.perf_counter()
                     save_checkpoint(run_dir, model, optimizer, state)
-                if not running and not done:
+                if stopping and not done:
                     raise TrainingStopped(f"stopped by {stop.requested or 'a signal to another process'} after "
                                           f"update {state.update} of {plan.updates}; checkpoint saved there, rerun "
                                           "the same command to resume")
-        procs.barrier()
+        test = data.test_results(model, cfg, plan, procs)  # every process evaluates its share
         if procs.is_main:
-            test = data.test_results(model, cfg, plan, device)
             save_pretrained(model, run_dir, data.meta["eos_id"], data.meta.get("pad_id"))
             wall = elapsed()
             record = dataclasses.replace(
@@ -255,8 +274,12 @@ def _wrap(model: Llama, cfg: TrainConfig, procs: distributed.Processes) -> torch
 
 
 def _update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, windows: TrainWindows, plan: RunPlan,
-            update: int, precision: str, grad_clip: float, procs: distributed.Processes) -> tuple[float, float]:
-    """One optimizer update over this process's share of the update's windows."""
+            update: int, precision: str, grad_clip: float,
+            procs: distributed.Processes) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer update over this process's share of the update's windows. Returns this
+    process's summed loss and the gradient norm, on the device and unread: the host does not wait
+    for the GPU here. A non-finite update is still stepped (skipping it would need a host read);
+    the trainer raises on it before anything is logged or saved."""
     device = procs.device
     lr = plan.lr_at(update)
     for group in optimizer.param_groups:
@@ -269,6 +292,10 @@ def _update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, windows: T
     # Positions count over the whole update, this process's rows starting at `first`.
     count = plan.tokens_in_update(update)
     targets.view(-1)[max(0, count - first * plan.shape.context):] = -1
+    if device.type == "cuda":
+        # Page-locked, the copies run asynchronously: the host goes on to queue the forward.
+        inputs, targets = inputs.contiguous().pin_memory(), targets.pin_memory()
+    inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
     # Gradients of the update's mean loss: each process sums its tokens' losses and divides by
     # the update's token count; DDP averages over processes, hence the world-size factor.
     scale = procs.world_size / count
@@ -277,19 +304,49 @@ def _update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, windows: T
     micro_batches = -(-len(batch) // micro)  # a smaller share's last micro-batch is shorter
     for index in range(micro_batches):
         rows = slice(index * micro, (index + 1) * micro)
-        x, y = inputs[rows].to(device, non_blocking=True), targets[rows].to(device, non_blocking=True)
+        x, y = inputs[rows], targets[rows]
         last = index == micro_batches - 1
         sync = model.no_sync() if procs.distributed and not last else contextlib.nullcontext()
         with sync, _autocast(device, precision):
             loss = next_token_loss(model(x), y)
             (loss * scale).backward()
         loss_sum += loss.detach()
-    loss_mean = float(procs.sum(loss_sum)) / count
     grad_norm = torch.nn.utils.clip_grad_norm_(list(model.parameters()), grad_clip if grad_clip > 0 else float("inf"))
-    if math.isfinite(loss_mean) and math.isfinite(float(grad_norm)):
-        optimizer.step()
+    optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return loss_mean, float(grad_norm)
+    return loss_sum, grad_norm
+
+
+def _update_stats(loss_sum: torch.Tensor, grad_norm: torch.Tensor, stop: bool, device: torch.device) -> torch.Tensor:
+    """[loss sum, gradient norm, non-finite, stop requested], float64, to be summed over processes:
+    the loss sums to the update's, the norm (the same on every process after DDP's averaging) to
+    world_size times it, and a flag above 0 means some process raised it."""
+    bad = ~(torch.isfinite(loss_sum) & torch.isfinite(grad_norm))
+    flag = torch.tensor(float(stop), dtype=torch.float64)
+    if device.type == "cuda":
+        flag = flag.pin_memory()
+    return torch.stack([loss_sum, grad_norm.double(), bad.double(), flag.to(device, non_blocking=True)])
+
+
+def _read_stats(stats: torch.Tensor, update: int, plan: RunPlan, procs: distributed.Processes,
+                run_dir: Path) -> tuple[float, float, bool]:
+    """(mean loss, gradient norm, stop requested) of an update, read to the host; TrainingDiverged
+    when any process's loss or gradient norm was not finite."""
+    loss_sum, norm_sum, bad, stop = stats.tolist()
+    loss, grad_norm = loss_sum / plan.tokens_in_update(update), norm_sum / procs.world_size
+    if bad > 0:
+        raise TrainingDiverged(
+            f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at update {update + 1}; "
+            f"the last good checkpoint is kept in {run_dir / 'checkpoint'} (try a lower lr)")
+    return loss, grad_norm, stop > 0
+
+
+def _split_loss(model: torch.nn.Module, stream: np.ndarray, plan: RunPlan, procs: distributed.Processes,
+                max_tokens: int) -> float:
+    """Mean loss over a validation stream, each process evaluating its share of the windows."""
+    summed, count = procs.sum_floats(*split_loss_sum(model, stream, plan.shape.context, plan.micro_batch_size,
+                                                     procs.device, max_tokens, shard=(procs.rank, procs.world_size)))
+    return summed / max(count, 1)
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
