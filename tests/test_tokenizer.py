@@ -269,6 +269,18 @@ def test_hubert_tokenizer_train_import_and_tokenize(trained: tuple[Path, Path], 
     assert tok.spec.cmvn  # train fits on the features it computes, CMVN included, and tokenize computes the same
     meta = tokenize_corpus(corpus, tmp_path / "tok", tmp_path / "units", dedup=False, workers=1)
     assert 45 < meta["splits"]["train"]["tokens_per_second"] <= 50
+    # Padded batches of chunks (units/hubert_batch.py) give the same units, up to round-off ties.
+    assert main(["tokenize", str(corpus), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "batched"),
+                 "--no-dedup", "--workers", "1", "batch_seconds=3", "device=cpu"]) == 0
+    for split in ("train", "valid", "test"):
+        one, batched = (open_split(tmp_path / d, split).tokens for d in ("units", "batched"))
+        assert len(one) == len(batched) and np.mean(one == batched) > 0.99
+    assert main(["tokenize", str(corpus), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "bad"),
+                 "batch_seconds=-1"]) == 2
+    if not torch.cuda.is_available():
+        assert main(["tokenize", str(corpus), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "bad"),
+                     "device=cuda"]) == 2
+    assert not (tmp_path / "bad").exists()
     _pickled_kmeans(tmp_path / "km.bin", 32)
     assert main(["tokenizer", "import-kmeans", str(tmp_path / "km.bin"), "--out", str(tmp_path / "imported"),
                  *flags, "features.frame_rate=50", "--trust-pickle"]) == 0  # spelled as for train

@@ -97,7 +97,7 @@ def split_loss_sum(model: torch.nn.Module, stream: np.ndarray, context: int, bat
     model.eval()
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     windows = eval_windows(stream, context, max_tokens)[rank::world_size]
-    with _fp32_matmuls(device):
+    with tf32_matmuls(device):
         for batch in batches_of_windows(windows, batch_size) if windows else []:
             batch = batch.to(device)
             total += next_token_loss(model(batch[:, :-1]), batch[:, 1:])
@@ -107,7 +107,7 @@ def split_loss_sum(model: torch.nn.Module, stream: np.ndarray, context: int, bat
 
 
 @contextlib.contextmanager
-def _fp32_matmuls(device: torch.device) -> Iterator[None]:
+def tf32_matmuls(device: torch.device) -> Iterator[None]:
     """TF32 matmuls on CUDA for the block, the process-wide setting restored after it."""
     if device.type != "cuda":
         yield

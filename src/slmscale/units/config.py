@@ -63,8 +63,18 @@ class TokenizeConfig:
     hubert_path: Optional[str] = None
     """Where the tokenizer's HuBERT model lies now, if it moved since the tokenizer was made (checked
     to be the same weights, so the units do not change); null = where the tokenizer recorded it."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where HuBERT runs (mfcc/logmel always on the CPU): `auto` = CUDA when torch sees one. On CUDA
+    one process extracts, with TF32 matmuls and no autocast (bf16 was slower, docs/LOG.md)."""
+    batch_seconds: Optional[float] = None
+    """HuBERT only: audio per padded batch of chunks (units/hubert_batch.py; the same frames as one
+    chunk at a time, to float round-off); 0 = one chunk at a time; null = 480 on CUDA, 0 on a CPU."""
 
     def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device: value {self.device!r} is not one of auto, cpu, cuda")
+        if self.batch_seconds is not None and not self.batch_seconds >= 0:
+            raise ConfigError(f"batch_seconds: value {self.batch_seconds!r} must be >= 0 (0 = one chunk at a time)")
         if self.workers < 0:
             raise ConfigError(f"workers: value {self.workers!r} must be >= 0 (0 = one per core)")
         if self.hubert_path == "":

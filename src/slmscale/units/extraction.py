@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from slmscale.audio.io import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, load_audio
 from slmscale.audio.manifest import read_manifest
 from slmscale.files import StageError
+from slmscale.lm.data import tf32_matmuls
 from slmscale.log import progress
 from slmscale.parallel import one_thread_workers, worker_count
 from slmscale.units.features import FeatureSpec, build_extractor
@@ -86,10 +88,23 @@ def folder_items(folder: str | Path) -> list[Item]:
 _STATE: dict[str, Any] = {}
 
 
-def checked_extractor(spec: FeatureSpec) -> Any:
-    """`build_extractor(spec)`; an impossible spec (or HuBERT dir) is a StageError."""
+CUDA_BATCH_SECONDS = 480.0
+"""Audio per padded HuBERT batch on a GPU: 16 chunks of 30 s, the batch measured on the H200."""
+
+
+def resolve_device(device: str) -> str:
+    """`auto` -> cuda when torch sees one, else cpu; `cuda` without one is a StageError."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise StageError(f"device: value {device!r} is not one of auto, cpu, cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise StageError("device: cuda, but torch sees no CUDA device (use cpu or auto)")
+    return "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+
+
+def checked_extractor(spec: FeatureSpec, device: str = "cpu") -> Any:
+    """`build_extractor(spec, device)`; an impossible spec (or HuBERT dir) is a StageError."""
     try:
-        return build_extractor(spec)
+        return build_extractor(spec, device)
     except (ValueError, OSError) as err:
         raise StageError(f"feature spec {spec}: {err}") from err
 
@@ -108,7 +123,8 @@ def _init_worker(spec: FeatureSpec, centroids: np.ndarray | None) -> None:
     _set_state(build_extractor(spec), centroids, int(spec.sample_rate))
 
 
-def _process(item: Item) -> Result:
+def _load(item: Item) -> tuple[np.ndarray, float] | Result:
+    """The item's samples and seconds, or the Result saying why it cannot be used."""
     empty = np.zeros(0, dtype=np.int64)
     try:
         audio = load_audio(item.path)
@@ -121,26 +137,82 @@ def _process(item: Item) -> Result:
     if len(audio.samples) < getattr(_STATE["extractor"], "min_samples", 1):
         return Result(item.id, empty, seconds, f"{item.path}: empty utterance ({len(audio.samples)} samples, "
                                                "too short for one feature frame)")
-    try:
-        features = _STATE["extractor"](audio.samples)
-    except (ValueError, RuntimeError) as err:  # e.g. audio too short for the model's receptive field
-        return Result(item.id, empty, seconds, f"{item.path}: feature extraction failed ({err})")
+    return audio.samples, seconds
+
+
+def _finish(item: Item, samples: np.ndarray, seconds: float, features: Any) -> Result:
     if len(features) == 0:
-        return Result(item.id, empty, seconds, f"{item.path}: empty utterance ({len(audio.samples)} samples, "
-                                               "too short for one feature frame)")
+        return Result(item.id, np.zeros(0, dtype=np.int64), seconds, f"{item.path}: empty utterance "
+                      f"({len(samples)} samples, too short for one feature frame)")
     assign = _STATE["assign"]
     return Result(item.id, assign(features) if assign is not None else features, seconds)
 
 
+def _process(item: Item) -> Result:
+    loaded = _load(item)
+    if isinstance(loaded, Result):
+        return loaded
+    samples, seconds = loaded
+    try:
+        features = _STATE["extractor"](samples)
+    except (ValueError, RuntimeError) as err:  # e.g. audio too short for the model's receptive field
+        return Result(item.id, np.zeros(0, dtype=np.int64), seconds, f"{item.path}: feature extraction failed ({err})")
+    return _finish(item, samples, seconds, features)
+
+
+BATCH_ITEMS = 256
+"""Files read per group of padded HuBERT batches: a fixed count, so groups depend on the item list alone."""
+
+
+def _process_batched(items: list[Item], max_samples: int) -> Iterator[Result]:
+    """`_process` of every item, HuBERT's chunks of BATCH_ITEMS files at a time padded into batches
+    (units/hubert_batch.py). A group whose batched pass fails is redone a file at a time, so the
+    error names its file."""
+    from slmscale.units.hubert_batch import batched_utterance_frames
+    frames = _STATE["extractor"].frames
+    for start in range(0, len(items), BATCH_ITEMS):
+        group = items[start:start + BATCH_ITEMS]
+        loaded = [_load(item) for item in group]
+        good = [i for i, entry in enumerate(loaded) if not isinstance(entry, Result)]
+        try:
+            features = batched_utterance_frames(frames, [loaded[i][0] for i in good], max_samples) if good else []
+        except (ValueError, RuntimeError):
+            yield from map(_process, group)
+            continue
+        by_index = dict(zip(good, features))
+        for i, (item, entry) in enumerate(zip(group, loaded)):
+            yield entry if isinstance(entry, Result) else \
+                _finish(item, entry[0], entry[1], _STATE["extractor"].from_frames(by_index[i]))
+
+
 def extract(items: list[Item], spec: FeatureSpec, centroids: np.ndarray | None, workers: int = 0,
-            desc: str = "tokenize") -> Iterator[Result]:
-    """Features (or units, given centroids) of `items`, yielded in order."""
+            desc: str = "tokenize", device: str = "cpu", batch_seconds: float = 0.0) -> Iterator[Result]:
+    """Features (or units, given centroids) of `items`, yielded in order. HuBERT runs on `device`
+    (`auto`: CUDA when there is one); with `batch_seconds` > 0 (the default on CUDA) its chunks are
+    padded into batches of that much audio, in this process. mfcc/logmel always run on the CPU."""
+    device = resolve_device(device)
+    if spec.kind == "hubert" and batch_seconds is None:
+        batch_seconds = CUDA_BATCH_SECONDS if device == "cuda" else 0.0
+    hubert_device = device if spec.kind == "hubert" else "cpu"
     # Built here first so that a bad spec (or HuBERT dir) is one clear error, not a
     # pool whose workers die in their initializer and are restarted forever.
-    extractor = checked_extractor(spec)
+    extractor = checked_extractor(spec, hubert_device)
     if centroids is not None and centroids.shape[1] != extractor.dim:
         raise StageError(f"the tokenizer's centroids have dim {centroids.shape[1]} but its {spec.kind} "
                          f"features have dim {extractor.dim}")
+    if spec.kind == "hubert" and (hubert_device != "cpu" or batch_seconds):
+        import faiss
+        _set_state(extractor, centroids, int(spec.sample_rate))
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            max_samples = max(1, int(batch_seconds * spec.sample_rate))
+            results = _process_batched(items, max_samples) if batch_seconds else map(_process, items)
+            with tf32_matmuls(torch.device(hubert_device)):
+                yield from progress(results, desc, total=len(items), unit="file")
+        finally:
+            faiss.omp_set_num_threads(threads)
+        return
     workers = min(worker_count(workers), len(items))
     # PCM16 at 16 kHz is 32 kB per second; compressed files are underestimated, which is harmless.
     audio_s = sum(os.path.getsize(item.path) for item in items if os.path.isfile(item.path)) / 32_000

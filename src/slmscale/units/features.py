@@ -141,7 +141,16 @@ class FeatureExtractor:
             raise ValueError(f"utterance too short: {len(samples)} samples, need at least "
                              f"{self.min_samples} for one {self.frame_rate} Hz {self.spec.kind} frame")
         with torch.inference_mode():
-            frames = self.frames_fn(samples)
+            return self.from_frames(self.frames_fn(samples))
+
+    @property
+    def frames(self) -> Callable[[np.ndarray], torch.Tensor]:
+        """The native-rate frames function (a HubertFrames for kind hubert, batched by extraction.py)."""
+        return self.frames_fn
+
+    def from_frames(self, frames: torch.Tensor) -> np.ndarray:
+        """CMVN and stacking of one utterance's native-rate frames: what `__call__` does after them."""
+        with torch.inference_mode():
             if self.spec.cmvn:
                 frames = cmvn(frames) if self.spec.cmvn_stats == "utterance" else cmvn_past(frames, self.cmvn_warmup)
             frames = stack_frames(frames, self.stack)

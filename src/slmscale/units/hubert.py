@@ -157,14 +157,18 @@ class HubertFrames:
         self.spec = spec
         self.device = device
 
-    def __call__(self, samples: np.ndarray) -> torch.Tensor:
+    def chunks(self, samples: np.ndarray) -> list[torch.Tensor]:
+        """The waveform normalised (if asked) and cut into the chunks the model sees, on its device."""
         wav = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
         if self.spec.normalize_waveform:
             # What HF's Wav2Vec2FeatureExtractor does with do_normalize=True.
             wav = (wav - wav.mean()) / torch.sqrt(wav.var(unbiased=False) + 1e-7)
         wav = wav.to(self.device)
+        return [wav[start:end] for start, end in chunk_bounds(len(wav), self.chunk_samples, self.field, self.stride)]
+
+    def __call__(self, samples: np.ndarray) -> torch.Tensor:
         pieces = []
-        for start, end in chunk_bounds(len(wav), self.chunk_samples, self.field, self.stride):
-            out = self.model(wav[None, start:end], output_hidden_states=True)
+        for chunk in self.chunks(samples):
+            out = self.model(chunk[None], output_hidden_states=True)
             pieces.append(out.hidden_states[self.spec.layer][0])
         return torch.cat(pieces).float().cpu()

@@ -34,14 +34,16 @@ def stage_fingerprint(tokenizer_fp: str, dedup: bool, items: list[Item]) -> str:
     return content_hash(f"{tokenizer_fp}|dedup={dedup}\n", "".join(f"{i.split}\t{i.id}\t{i.path}\n" for i in items))
 
 
-def _block_results(items: list[Item], tok: Any, workers: int, store: BlockStore) -> Iterator[BlockResult]:
+def _block_results(items: list[Item], tok: Any, workers: int, store: BlockStore, device: str,
+                   batch_seconds: float | None) -> Iterator[BlockResult]:
     """Every item's result in order: saved blocks loaded, the others extracted and saved."""
     blocks = [items[start:start + BLOCK_ITEMS] for start in range(0, len(items), BLOCK_ITEMS)]
     todo = {index for index, block in enumerate(blocks) if not store.has(index, [item.path for item in block])}
     if len(todo) < len(blocks):
         log.info("%s: resuming, %d of %d blocks of files already done", store.dir, len(blocks) - len(todo),
                  len(blocks))
-    fresh = extract([item for index in sorted(todo) for item in blocks[index]], tok.spec, tok.centroids, workers) \
+    fresh = extract([item for index in sorted(todo) for item in blocks[index]], tok.spec, tok.centroids, workers,
+                    device=device, batch_seconds=batch_seconds) \
         if todo else iter(())
     try:
         for index, block in enumerate(blocks):
@@ -58,9 +60,11 @@ def _block_results(items: list[Item], tok: Any, workers: int, store: BlockStore)
 
 def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | Path, dedup: bool | None,
                    skip_bad: bool, workers: int, source: str, hubert_path: str | Path | None = None,
-                   shard: dict[str, Any] | None = None) -> dict[str, Any]:
+                   shard: dict[str, Any] | None = None, device: str = "cpu",
+                   batch_seconds: float | None = 0.0) -> dict[str, Any]:
     """Units of `items` into `out_dir`; `hubert_path`: where the tokenizer's HuBERT model lies now, if
-    it moved (the same weights; the units and their fingerprint do not change). `shard`: `out_dir` is one
+    it moved (the same weights; the units and their fingerprint do not change). `device` and
+    `batch_seconds`: where and how HuBERT runs (TokenizeConfig); they do not enter the fingerprint. `shard`: `out_dir` is one
     shard of a larger run (units/tokenize_shards.py): a split may be empty, and what the merge needs to
     give the unsharded run's meta.json exactly is kept (`<split>.sec`, meta.json `shard`)."""
     tok = load_tokenizer(tokenizer_dir, hubert_path)
@@ -78,7 +82,7 @@ def tokenize_items(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
     store = BlockStore(out_dir, stage_fp)
     with atomic_dir(out_dir) as tmp:
         writers = {split: ShardWriter(tmp, split, tok.eos_id, with_durations=dedup) for split in splits}
-        results = _block_results(items, tok, workers, store)
+        results = _block_results(items, tok, workers, store, device, batch_seconds)
         try:
             for item, result in zip(items, results):
                 if result.problem:
@@ -160,17 +164,20 @@ def ordered_corpus_items(corpus_dir: str | Path, tokenizer_dir: str | Path) -> l
 
 def tokenize_corpus(corpus_dir: str | Path, tokenizer_dir: str | Path, out_dir: str | Path,
                     dedup: bool | None = True, skip_bad: bool = False, workers: int = 0,
-                    hubert_path: str | Path | None = None) -> dict[str, Any]:
+                    hubert_path: str | Path | None = None, device: str = "cpu",
+                    batch_seconds: float | None = 0.0) -> dict[str, Any]:
     """Tokenize every split of a corpus dir; returns meta.json's contents. `dedup=None`
     uses the tokenizer's default."""
     return tokenize_items(ordered_corpus_items(corpus_dir, tokenizer_dir), tokenizer_dir, out_dir, dedup, skip_bad,
-                          workers, str(Path(corpus_dir).resolve()), hubert_path)
+                          workers, str(Path(corpus_dir).resolve()), hubert_path, device=device,
+                          batch_seconds=batch_seconds)
 
 
 def tokenize_audio_folder(folder: str | Path, tokenizer_dir: str | Path, out_dir: str | Path,
                           dedup: bool | None = True, skip_bad: bool = False, workers: int = 0,
-                          hubert_path: str | Path | None = None) -> dict[str, Any]:
+                          hubert_path: str | Path | None = None, device: str = "cpu",
+                          batch_seconds: float | None = 0.0) -> dict[str, Any]:
     """Tokenize a benchmark folder of audio files (no manifest): one split named after
     the folder, ids = file stems. The same code path as a corpus."""
     return tokenize_items(folder_items(folder), tokenizer_dir, out_dir, dedup, skip_bad, workers,
-                          str(Path(folder).resolve()), hubert_path)
+                          str(Path(folder).resolve()), hubert_path, device=device, batch_seconds=batch_seconds)

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if args.shard is None and not args.merge:
         tokenize = tokenize_corpus if corpus else tokenize_audio_folder
         print_meta(tokenize(source, args.tokenizer, args.out, dedup=cfg.dedup, skip_bad=cfg.skip_bad,
-                            workers=cfg.workers, hubert_path=cfg.hubert_path))
+                            workers=cfg.workers, hubert_path=cfg.hubert_path, device=cfg.device,
+                            batch_seconds=cfg.batch_seconds))
         return 0
     from slmscale.units.extraction import folder_items
     from slmscale.units.tokenize import ordered_corpus_items
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     index, count = parse_shard(args.shard)
     meta = tokenize_shard(items, args.tokenizer, args.out, index, count, cfg.dedup, cfg.skip_bad, cfg.workers, where,
-                          cfg.hubert_path)
+                          cfg.hubert_path, device=cfg.device, batch_seconds=cfg.batch_seconds)
     print(f"shard {index}/{count}:" if "shard" in meta else "merged already:")
     print_meta(meta)
     return 0

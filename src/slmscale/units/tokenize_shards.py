@@ -64,7 +64,8 @@ def _job(items: list[Item], tokenizer_dir: str | Path, dedup: bool | None) -> tu
 
 def tokenize_shard(items: list[Item], tokenizer_dir: str | Path, out_dir: str | Path, index: int, count: int,
                    dedup: bool | None, skip_bad: bool, workers: int, source: str,
-                   hubert_path: str | Path | None = None) -> dict[str, Any]:
+                   hubert_path: str | Path | None = None, device: str = "cpu",
+                   batch_seconds: float | None = 0.0) -> dict[str, Any]:
     """Tokenize shard `index` of `count` of `items` (see the module doc); returns its meta.json."""
     tok, dedup, job = _job(items, tokenizer_dir, dedup)
     if check_output_dir(out_dir, job):
@@ -74,7 +75,8 @@ def tokenize_shard(items: list[Item], tokenizer_dir: str | Path, out_dir: str | 
         raise StageError(f"--shard {index}/{count}: {source} has only {len(items)} utterances; use at most "
                          f"{len(items)} shards")
     return tokenize_items(shard_items(items, index, count), tokenizer_dir, shard_dir(out_dir, index, count), dedup,
-                          skip_bad, workers, source, hubert_path, shard={"index": index, "count": count, "job": job})
+                          skip_bad, workers, source, hubert_path, shard={"index": index, "count": count, "job": job},
+                          device=device, batch_seconds=batch_seconds)
 
 
 def _shard_count(out_dir: Path) -> int:
