@@ -20,7 +20,7 @@ class EvalConfig:
     tokens_per_batch: int = 16384
     """Padded tokens per forward pass (memory bound; scores do not depend on it)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    """auto = cuda when available."""
+    """Where the LM scores, and HuBERT tokenizes benchmark audio; auto = cuda when available."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """auto = bf16 autocast on a GPU that supports it, fp32 on CPU (log-softmax always in fp32)."""
     threads: int = 0

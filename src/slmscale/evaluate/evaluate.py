@@ -132,7 +132,7 @@ class _Scorers:
 
 
 def _score_task(task: Task, scorers: _Scorers, cfg: EvalConfig) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
-    sequences = task_sequences(task, scorers.vocab, scorers.cache, cfg.workers)
+    sequences = task_sequences(task, scorers.vocab, scorers.cache, cfg.workers, cfg.device)
     keys = sorted(sequences)
     lengths = {k: len(sequences[k]) for k in keys}
     arrays = [sequences[k] for k in keys]

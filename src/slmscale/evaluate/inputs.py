@@ -133,9 +133,11 @@ def _bad_file(task: Task, path: str, problem: str) -> StageError:
     return StageError(f"benchmark {task.name}: {problem}; fix or replace the file{named}, or remove {where}")
 
 
-def audio_units(task: Task, vocab: RunVocabulary, cache_dir: Path, workers: int = 0) -> dict[str, np.ndarray]:
+def audio_units(task: Task, vocab: RunVocabulary, cache_dir: Path, workers: int = 0,
+                device: str = "cpu") -> dict[str, np.ndarray]:
     """The raw units of every audio input of `task`: from its `units_dir` when it names one, else
-    from the cache, tokenized into it first when absent."""
+    from the cache, tokenized into it first when absent (HuBERT on `device`, in padded batches on
+    CUDA: TokenizeConfig `batch_seconds` null)."""
     if task.units_dir:  # checked to hold every input by units_benchmark.read_units_benchmark
         split = next(iter(read_meta(task.units_dir)["splits"]))
         return {key: units for key, units in _read_split(Path(task.units_dir), split).items() if key in task.inputs}
@@ -148,7 +150,7 @@ def audio_units(task: Task, vocab: RunVocabulary, cache_dir: Path, workers: int 
     with cache_entry_lock(out):
         try:
             tokenize_items(items, vocab.tokenizer_dir, out, vocab.dedup, skip_bad=False, workers=workers,
-                           source=task.source or task.name)
+                           source=task.source or task.name, device=device, batch_seconds=None)
         except StageError as err:
             if not hasattr(err, "problem"):  # not one bad file: the error already says what to do
                 raise
@@ -156,7 +158,8 @@ def audio_units(task: Task, vocab: RunVocabulary, cache_dir: Path, workers: int 
     return _read_split(out, SPLIT)
 
 
-def task_sequences(task: Task, vocab: RunVocabulary, cache_dir: Path, workers: int = 0) -> dict[str, np.ndarray]:
+def task_sequences(task: Task, vocab: RunVocabulary, cache_dir: Path, workers: int = 0,
+                   device: str = "cpu") -> dict[str, np.ndarray]:
     """Token ids (no EOS) of every input of `task` in the run's vocabulary."""
     if vocab.modality == "text":
         from slmscale.units.text_units import encode_benchmark
@@ -166,7 +169,7 @@ def task_sequences(task: Task, vocab: RunVocabulary, cache_dir: Path, workers: i
         with cache_entry_lock(out):
             encode_benchmark(source, vocab.text_vocab, out)
         return _read_split(out, source.stem)
-    units = audio_units(task, vocab, cache_dir, workers)
+    units = audio_units(task, vocab, cache_dir, workers, device)
     if vocab.unigram_dir is None:
         return units
     from slmscale.units.unigram import UnigramModel

@@ -35,8 +35,12 @@ class TokenizerConfig:
     """Default for `slmscale tokenize`: collapse repeated units (durations kept beside them)."""
     workers: int = 0
     """Feature-extraction processes (0 = one per core). Does not change the output."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where HuBERT runs (TokenizeConfig `device`), in padded batches on CUDA. Not in the fingerprint."""
 
     def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device: value {self.device!r} is not one of auto, cpu, cuda")
         if self.k < 1 or self.k + 2 > 65536:
             raise ConfigError(f"k={self.k}: must lie in [1, 65534] (units are stored as uint16 with EOS and PAD)")
 

@@ -189,7 +189,8 @@ def train_tokenizer(corpus_dir: str | Path, out_dir: str | Path,
     if not items:
         raise StageError(f"{corpus_dir}: no train utterances to fit the tokenizer on")
     manifest_hash = content_hash("".join(f"{u.id}\t{u.path}\n" for u in read_manifest(corpus_dir)))
-    stage_config = {**to_dict(config), "workers": 0}  # workers do not change the output
+    # Where and in how many processes features are extracted does not change the output.
+    stage_config = {**{k: v for k, v in to_dict(config).items() if k != "device"}, "workers": 0}
     stage_fp = fingerprint(stage_config) + manifest_hash[:8]
     if check_output_dir(out_dir, stage_fp):
         log.info("%s is already complete; skipping", out_dir)
@@ -199,7 +200,8 @@ def train_tokenizer(corpus_dir: str | Path, out_dir: str | Path,
     # sample is covered twice over, so a large corpus is not featurized whole.
     order = np.random.default_rng(config.seed).permutation(len(items))
     chunks, frames = [], 0
-    results = extract([items[i] for i in order], config.features, None, config.workers, desc="features")
+    results = extract([items[i] for i in order], config.features, None, config.workers, desc="features",
+                      device=config.device, batch_seconds=None)
     try:
         for result in results:
             if result.problem:
