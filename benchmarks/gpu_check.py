@@ -241,9 +241,10 @@ def section_trainer(units: Path, work: Path, dry: bool) -> dict[str, Any]:
     record = train(units, work / "trainer_run", cfg)
     rows = [json.loads(line) for line in (work / "trainer_run" / "metrics.jsonl").read_text().splitlines()]
     speeds = [row["tokens_per_second"] for row in rows if "tokens_per_second" in row]
+    mfus = [row["mfu"] for row in rows if "mfu" in row]  # only where the device's peak is known
     return {"wall_s": round(time.perf_counter() - start, 1), "status": record["status"],
             "micro_batch": record["micro_batch_size"], "test_loss": record["test_loss"],
-            "tokens_per_s_logged": speeds, "run_tokens_per_s": record.get("tokens_per_second"),
+            "tokens_per_s_logged": speeds, "mfu_logged": mfus, "run_tokens_per_s": record.get("tokens_per_second"),
             "memory_estimate_gb": record.get("memory_gb_estimate"),
             "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if torch.cuda.is_available() else None}
 

@@ -99,7 +99,8 @@ def render(data: dict[str, Any], source: str) -> str:
         out += ["### The trainer itself (`lm.trainer.train`, 85m, whole-model `torch.compile`)", "",
                 f"20 updates of 32 x 2050 tokens on the study's units, validation at update 10 and 20, checkpoint, "
                 f"test loss: {trainer['wall_s']} s wall in all, status {trainer['status']}. Tokens/s per 5 logged "
-                f"updates: {speeds} (the first includes compilation, the third a validation pass).", ""]
+                f"updates: {speeds} (the first includes compilation, the third a validation pass)"
+                f"{_mfus(trainer)}.", ""]
     study = _section(sections.get("study", {}))
     if study:
         runs = study.get("runs", [])
@@ -111,6 +112,11 @@ def render(data: dict[str, Any], source: str) -> str:
                 f"{study['stages']['report']['seconds']} s), status {study['sweep']['status']}.", ""]
     out.append(END)
     return "\n".join(out) + "\n"
+
+
+def _mfus(trainer: dict) -> str:
+    mfus = trainer.get("mfu_logged") or []  # absent in results from before the trainer logged MFU
+    return "; MFU the trainer logged: " + ", ".join(f"{m:.1%}" for m in mfus) if mfus else ""
 
 
 def main() -> None:
