@@ -182,7 +182,8 @@ def _train(data: TrainData, run_dir: Path, cfg: TrainConfig, print_: str, plan: 
             for update in range(state.update, plan.updates):
                 loss_sum, grad_norm = _update(step_model, optimizer, windows, plan, update, precision,
                                               cfg.grad_clip, procs)
-                stats = procs.sum(_update_stats(loss_sum, grad_norm, stop.check() is not None, device))
+                stats = _copy_to_host(procs.sum(_update_stats(loss_sum, grad_norm, stop.check() is not None,
+                                                              device)))
                 if pending is not None:
                     stopping |= _read_stats(*pending, plan, procs, run_dir)[2]
                 state.update, state.tokens = update + 1, state.tokens + plan.tokens_in_update(update)
@@ -328,11 +329,27 @@ def _update_stats(loss_sum: torch.Tensor, grad_norm: torch.Tensor, stop: bool, d
     return torch.stack([loss_sum, grad_norm.double(), bad.double(), flag.to(device, non_blocking=True)])
 
 
-def _read_stats(stats: torch.Tensor, update: int, plan: RunPlan, procs: distributed.Processes,
+def _copy_to_host(stats: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    """Start copying `stats` into page-locked host memory; returns the copy and a CUDA event that
+    marks its end. Waiting on the event waits for this update's numbers only: a plain read
+    (`.tolist()`) would also wait for every kernel queued after them, the next update's included."""
+    if stats.device.type != "cuda":
+        return stats, None
+    host = torch.empty(stats.shape, dtype=stats.dtype, pin_memory=True)
+    host.copy_(stats, non_blocking=True)
+    done = torch.cuda.Event()
+    done.record()
+    return host, done
+
+
+def _read_stats(stats: tuple[torch.Tensor, Any], update: int, plan: RunPlan, procs: distributed.Processes,
                 run_dir: Path) -> tuple[float, float, bool]:
-    """(mean loss, gradient norm, stop requested) of an update, read to the host; TrainingDiverged
+    """(mean loss, gradient norm, stop requested) of an update (`_copy_to_host`'s pair); TrainingDiverged
     when any process's loss or gradient norm was not finite."""
-    loss_sum, norm_sum, bad, stop = stats.tolist()
+    host, done = stats
+    if done is not None:
+        done.synchronize()
+    loss_sum, norm_sum, bad, stop = host.tolist()
     loss, grad_norm = loss_sum / plan.tokens_in_update(update), norm_sum / procs.world_size
     if bad > 0:
         raise TrainingDiverged(
