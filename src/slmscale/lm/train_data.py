@@ -165,10 +165,7 @@ class TrainData:
             if cfg.test_split not in c.meta["splits"]:
                 continue  # only a corpus outside the headline may lack one (open_train_data)
             stream = open_split(c.dir, cfg.test_split).tokens
-            summed, tokens = procs.sum_floats(*split_loss_sum(
-                model, stream, plan.shape.context, plan.micro_batch_size, procs.device, cfg.test_tokens,
-                shard=(procs.rank, procs.world_size)))
-            tokens = int(tokens)
+            summed, tokens = pooled_loss_sum(model, stream, plan, procs, cfg.test_tokens)
             loss, meta = summed / max(tokens, 1), c.meta["splits"][cfg.test_split]
             losses.append({"corpus": c.name, "loss": loss, "tokens": tokens, "in_test_loss": c.in_test_loss,
                            "bits_per_second": bits_per_second(loss, meta)})
@@ -179,6 +176,15 @@ class TrainData:
         headline = total / max(count, 1)
         return {"test_loss": headline, "test_tokens": count, "test_bits_per_second": bits_per_second(headline, split),
                 "test_losses": losses, "test_loss_covers": [e["corpus"] for e in losses if e["in_test_loss"]]}
+
+
+def pooled_loss_sum(model: torch.nn.Module, stream: np.ndarray, plan: RunPlan, procs: Processes,
+                    max_tokens: int | None) -> tuple[float, int]:
+    """`split_loss_sum` over the first `max_tokens` of a stream, each process evaluating its share of
+    the windows and the sums pooled over the processes: the same (loss sum, tokens) on every one."""
+    summed, tokens = procs.sum_floats(*split_loss_sum(model, stream, plan.shape.context, plan.micro_batch_size,
+                                                      procs.device, max_tokens, shard=(procs.rank, procs.world_size)))
+    return summed, int(tokens)
 
 
 def open_train_data(units: str | Path | MixtureConfig, cfg: TrainConfig) -> TrainData:

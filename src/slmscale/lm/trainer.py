@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from slmscale.config import fingerprint, to_dict
@@ -25,7 +24,6 @@ from slmscale.files import StageError, check_output_dir, mark_completed, write_t
 from slmscale.lm import distributed
 from slmscale.lm.checkpoint import TrainerState, has_checkpoint, load_checkpoint, save_checkpoint
 from slmscale.lm.config import MAX_EPOCHS, MixtureConfig, TrainConfig
-from slmscale.lm.data import split_loss_sum
 from slmscale.lm.device_peak import device_peak_flops
 from slmscale.lm.hf import save_pretrained
 from slmscale.lm.metrics_log import MetricsLog
@@ -34,7 +32,7 @@ from slmscale.lm.plan import RunPlan, plan_run, resolve_precision
 from slmscale.lm.record import RECORD, RunRecord
 from slmscale.lm.sizes import flops_per_token
 from slmscale.lm.stop_signals import StopSignals, TrainingStopped
-from slmscale.lm.train_data import TrainData, identity_without_paths, open_train_data
+from slmscale.lm.train_data import TrainData, identity_without_paths, open_train_data, pooled_loss_sum
 from slmscale.log import get_logger
 from slmscale.provenance import git_revision, utc_now, versions
 
@@ -209,8 +207,8 @@ def _train(data: TrainData, run_dir: Path, cfg: TrainConfig, print_: str, plan: 
                                   model_flops_per_second=float(f"{rate:.4g}"), **mfu,
                                   elapsed_s=round(elapsed(), 3))
                 if eval_now:
-                    valid_loss = sum(_split_loss(model, stream, plan, procs, valid_tokens)
-                                     for stream in valid) / len(valid)
+                    pooled = [pooled_loss_sum(model, stream, plan, procs, valid_tokens) for stream in valid]
+                    valid_loss = sum(summed / max(tokens, 1) for summed, tokens in pooled) / len(pooled)
                     record.valid_loss = valid_loss
                     metrics.write(update=state.update, tokens=state.tokens, valid_loss=valid_loss)
                     log.info("update %d/%d  tokens %d  loss %.4f  valid %.4f", state.update, plan.updates,
@@ -356,14 +354,6 @@ def _read_stats(stats: tuple[torch.Tensor, Any], update: int, plan: RunPlan, pro
             f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at update {update + 1}; "
             f"the last good checkpoint is kept in {run_dir / 'checkpoint'} (try a lower lr)")
     return loss, grad_norm, stop > 0
-
-
-def _split_loss(model: torch.nn.Module, stream: np.ndarray, plan: RunPlan, procs: distributed.Processes,
-                max_tokens: int) -> float:
-    """Mean loss over a validation stream, each process evaluating its share of the windows."""
-    summed, count = procs.sum_floats(*split_loss_sum(model, stream, plan.shape.context, plan.micro_batch_size,
-                                                     procs.device, max_tokens, shard=(procs.rank, procs.world_size)))
-    return summed / max(count, 1)
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

@@ -169,7 +169,7 @@ def _process_batched(items: list[Item], max_samples: int) -> Iterator[Result]:
     (units/hubert_batch.py). A group whose batched pass fails is redone a file at a time, so the
     error names its file."""
     from slmscale.units.hubert_batch import batched_utterance_frames
-    frames = _STATE["extractor"].frames
+    frames = _STATE["extractor"].frames_fn  # a HubertFrames
     for start in range(0, len(items), BATCH_ITEMS):
         group = items[start:start + BATCH_ITEMS]
         loaded = [_load(item) for item in group]
@@ -186,37 +186,26 @@ def _process_batched(items: list[Item], max_samples: int) -> Iterator[Result]:
 
 
 def extract(items: list[Item], spec: FeatureSpec, centroids: np.ndarray | None, workers: int = 0,
-            desc: str = "tokenize", device: str = "cpu", batch_seconds: float = 0.0) -> Iterator[Result]:
+            desc: str = "tokenize", device: str = "cpu", batch_seconds: float | None = 0.0) -> Iterator[Result]:
     """Features (or units, given centroids) of `items`, yielded in order. HuBERT runs on `device`
-    (`auto`: CUDA when there is one); with `batch_seconds` > 0 (the default on CUDA) its chunks are
-    padded into batches of that much audio, in this process. mfcc/logmel always run on the CPU."""
-    device = resolve_device(device)
-    if spec.kind == "hubert" and batch_seconds is None:
-        batch_seconds = CUDA_BATCH_SECONDS if device == "cuda" else 0.0
-    hubert_device = device if spec.kind == "hubert" else "cpu"
+    (`auto`: CUDA when there is one); with `batch_seconds` > 0 (null: 480 on CUDA, 0 on a CPU) its
+    chunks are padded into batches of that much audio, in this process. mfcc/logmel run on the CPU."""
+    hubert = spec.kind == "hubert"
+    hubert_device = resolve_device(device) if hubert else "cpu"
+    if batch_seconds is None:
+        batch_seconds = CUDA_BATCH_SECONDS if hubert_device == "cuda" else 0.0
+    batched = hubert and batch_seconds > 0
     # Built here first so that a bad spec (or HuBERT dir) is one clear error, not a
     # pool whose workers die in their initializer and are restarted forever.
     extractor = checked_extractor(spec, hubert_device)
     if centroids is not None and centroids.shape[1] != extractor.dim:
         raise StageError(f"the tokenizer's centroids have dim {centroids.shape[1]} but its {spec.kind} "
                          f"features have dim {extractor.dim}")
-    if spec.kind == "hubert" and (hubert_device != "cpu" or batch_seconds):
-        import faiss
-        _set_state(extractor, centroids, int(spec.sample_rate))
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
-            max_samples = max(1, int(batch_seconds * spec.sample_rate))
-            results = _process_batched(items, max_samples) if batch_seconds else map(_process, items)
-            with tf32_matmuls(torch.device(hubert_device)):
-                yield from progress(results, desc, total=len(items), unit="file")
-        finally:
-            faiss.omp_set_num_threads(threads)
-        return
     workers = min(worker_count(workers), len(items))
     # PCM16 at 16 kHz is 32 kB per second; compressed files are underestimated, which is harmless.
     audio_s = sum(os.path.getsize(item.path) for item in items if os.path.isfile(item.path)) / 32_000
-    if workers <= 1 or audio_s / REALTIME_FACTOR.get(spec.kind, 1.0) < POOL_MIN_SECONDS:
+    if (batched or hubert_device != "cpu" or workers <= 1
+            or audio_s / REALTIME_FACTOR.get(spec.kind, 1.0) < POOL_MIN_SECONDS):
         import faiss
         _set_state(extractor, centroids, int(spec.sample_rate))
         # One utterance's search is too small to split over threads: OpenMP would only
@@ -224,7 +213,10 @@ def extract(items: list[Item], spec: FeatureSpec, centroids: np.ndarray | None, 
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            yield from progress(map(_process, items), desc, total=len(items), unit="file")
+            results = _process_batched(items, max(1, int(batch_seconds * spec.sample_rate))) if batched \
+                else map(_process, items)
+            with tf32_matmuls(torch.device(hubert_device)):
+                yield from progress(results, desc, total=len(items), unit="file")
         finally:
             faiss.omp_set_num_threads(threads)
         return

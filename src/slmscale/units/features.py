@@ -143,11 +143,6 @@ class FeatureExtractor:
         with torch.inference_mode():
             return self.from_frames(self.frames_fn(samples))
 
-    @property
-    def frames(self) -> Callable[[np.ndarray], torch.Tensor]:
-        """The native-rate frames function (a HubertFrames for kind hubert, batched by extraction.py)."""
-        return self.frames_fn
-
     def from_frames(self, frames: torch.Tensor) -> np.ndarray:
         """CMVN and stacking of one utterance's native-rate frames: what `__call__` does after them."""
         with torch.inference_mode():
