@@ -97,5 +97,6 @@ def test_shards_of_an_evaluation_sum_to_the_whole(units):
     whole = split_loss_sum(model, stream, 16, 4, torch.device("cpu"))
     parts = [split_loss_sum(model, stream, 16, 4, torch.device("cpu"), shard=(rank, 3)) for rank in range(3)]
     assert sum(p[1] for p in parts) == whole[1] == 999
-    assert sum(p[0] for p in parts) == pytest.approx(whole[0], rel=1e-6)
+    # fp32 sums of differently grouped batches: round-off only; one missing window would be 1.6%
+    assert sum(p[0] for p in parts) == pytest.approx(whole[0], rel=1e-5)
     assert all(p[1] > 0 for p in parts)
